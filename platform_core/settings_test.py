@@ -1,0 +1,9 @@
+"""Test settings: the same as production settings, with tasks run in-process."""
+
+from platform_core.settings import *  # noqa: F403
+
+CELERY_TASK_ALWAYS_EAGER = True
+# Tests fill the pool explicitly where they exercise it.
+SCHEMA_POOL_SIZE = 0
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = BASE_DIR / ".test-media"  # noqa: F405

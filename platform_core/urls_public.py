@@ -1,0 +1,19 @@
+"""URLs of the platform host (public schema): signup, operator console, API docs."""
+
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from platform_core.operator import operator_site
+from tenants.views import SignupAPI, SignupPage
+
+urlpatterns = [
+    path("", SignupPage.as_view(), name="home"),
+    path("signup/", SignupPage.as_view(), name="signup"),
+    path("api/v1/signup/", SignupAPI.as_view(), name="api-signup"),
+    path("operator/", operator_site.urls),
+    path("admin/", RedirectView.as_view(url="/operator/", permanent=False)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

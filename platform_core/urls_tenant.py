@@ -1,0 +1,22 @@
+"""URLs of a shop's host (the shop's schema): storefront, merchant console, shop API."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from shop.console import api as console_api
+from shop.storefront.views import StorefrontHome
+
+router = SimpleRouter()
+router.register("console/staff", console_api.StaffViewSet, basename="console-staff")
+
+urlpatterns = [
+    path("", StorefrontHome.as_view(), name="storefront-home"),
+    path("console/", include("shop.console.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/console/token/", console_api.ConsoleTokenAPI.as_view(), name="api-console-token"),
+    path("api/v1/console/shop/", console_api.ShopInfoAPI.as_view(), name="api-console-shop"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class ShopConfig(AppConfig):
+    name = "shop"
+    verbose_name = "Shop"
+
+    def ready(self) -> None:
+        from platform_core.features import register_usage
+        from shop.staff import count_staff_seats
+
+        register_usage("staff_seats", count_staff_seats)

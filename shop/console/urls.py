@@ -1,0 +1,14 @@
+from django.urls import path
+
+from shop.console import views
+from tenants.views import HandoffView
+
+app_name = "console"
+urlpatterns = [
+    path("", views.ConsoleHome.as_view(), name="home"),
+    path("login/", views.ConsoleLogin.as_view(), name="login"),
+    path("logout/", views.ConsoleLogout.as_view(), name="logout"),
+    path("handoff/", HandoffView.as_view(), name="handoff"),
+    path("staff/", views.StaffListView.as_view(), name="staff"),
+    path("staff/<int:pk>/", views.StaffActionView.as_view(), name="staff-action"),
+]

@@ -1,0 +1,49 @@
+"""Seed the demo: an operator and two shops (standard and pro) with owner logins.
+Safe to run again: existing accounts and shops are kept as they are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from tenants.models import Tenant
+from tenants.schemas import refill_pool
+from tenants.services import ensure_platform, shop_signup, shop_url
+
+OPERATOR = ("operator@fenxiao.local", "fenxiao-operator-2026")
+SHOPS = [
+    # slug, name, tier, owner email, password
+    ("demo", "Demo 分销商城", "standard", "owner@demo.local", "demo-owner-2026"),
+    ("demo-pro", "Demo Pro 旗舰店", "pro", "owner@demo-pro.local", "pro-owner-2026"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo operator and shops (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        ensure_platform()
+        User = get_user_model()
+        email, password = OPERATOR
+        if not User.objects.filter(email__iexact=email).exists():
+            User.objects.create_superuser(email, password, name="Demo operator")
+        refill_pool()
+        for slug, name, tier, owner, owner_password in SHOPS:
+            if not Tenant.objects.filter(slug=slug).exists():
+                shop_signup(name=name, slug=slug, email=owner, password=owner_password, tier=tier)
+        refill_pool()
+        from django.conf import settings
+
+        port = settings.PLATFORM_URL_PORT
+        base = f"{settings.PLATFORM_URL_SCHEME}://{settings.PLATFORM_DOMAIN}:{port}"
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Fenxiao demo is ready"))
+        self.stdout.write(f"  Signup page        {base}/")
+        self.stdout.write(f"  Operator console   {base}/operator/   {OPERATOR[0]} / {OPERATOR[1]}")
+        self.stdout.write(f"  API docs           {base}/api/docs/")
+        for slug, _name, tier, owner, owner_password in SHOPS:
+            tenant = Tenant.objects.get(slug=slug)
+            self.stdout.write(f"  Shop '{slug}' ({tier})  storefront {shop_url(tenant)}")
+            self.stdout.write(f"      merchant console {shop_url(tenant, '/console/')}   {owner} / {owner_password}")

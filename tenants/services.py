@@ -1,0 +1,203 @@
+"""Every write to shops goes through here, each in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, ProgrammingError, transaction
+from django.utils.translation import gettext as _
+from django_tenants.utils import schema_context
+
+from platform_core.audit import record_operator_action
+from platform_core.features import forget_overrides, validate_override
+from platform_core.models import FeatureOverride
+from platform_core.tasks import publish_on_commit
+from tenants.models import Domain, Tenant
+from tenants.schemas import replay_schema, schema_for_slug, take_pooled_schema
+
+log = logging.getLogger(__name__)
+HANDOFF_SALT = "fenxiao.signup-handoff"
+HANDOFF_MAX_AGE = 300
+DUPLICATE_SCHEMA = "42P06"  # a concurrent signup created the same shop schema first
+
+
+@dataclass
+class SignupResult:
+    tenant: Tenant
+    owner: Any
+    source: str  # "pool" or "replay"
+    seconds: float  # the provisioning transaction: schema, shop, host, owner
+
+
+def shop_host(tenant: Tenant) -> str:
+    return f"{tenant.slug}.{settings.PLATFORM_DOMAIN}"
+
+
+def shop_url(tenant: Tenant, path: str = "/") -> str:
+    port = settings.PLATFORM_URL_PORT
+    default = {"http": "80", "https": "443"}.get(settings.PLATFORM_URL_SCHEME)
+    netloc = shop_host(tenant) + (f":{port}" if port and port != default else "")
+    return f"{settings.PLATFORM_URL_SCHEME}://{netloc}{path}"
+
+
+def shop_signup(*, name: str, slug: str, email: str, password: str, tier: str, locale: str = "") -> SignupResult:
+    """Create a live shop with its owner. Input must be validated (tenants.validation);
+    races on slug or email still end as a field error, never a half-made shop."""
+    schema = schema_for_slug(slug)
+    # Hash first (deliberately slow, ~0.2 s) so the transaction holding the pool row is short.
+    password_hash = make_password(password)
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            source = "pool" if take_pooled_schema(schema) else "replay"
+            if source == "replay":
+                replay_schema(schema)
+            tenant = Tenant(
+                schema_name=schema,
+                name=name,
+                slug=slug,
+                tier=tier,
+                owner_email=email,
+                locale=locale or settings.LANGUAGE_CODE,
+            )
+            tenant.save()
+            Domain.objects.create(domain=shop_host(tenant), tenant=tenant, is_primary=True)
+            with schema_context(schema):
+                owner = get_user_model().objects.create(
+                    email=email, password=password_hash, is_staff=True, is_owner=True, name=name
+                )
+    except (IntegrityError, ProgrammingError) as exc:
+        message = str(exc)
+        duplicate_schema = getattr(exc.__cause__, "pgcode", None) == DUPLICATE_SCHEMA
+        if duplicate_schema or "slug" in message or "schema_name" in message or "domain" in message:
+            raise ValidationError({"slug": [ValidationError(_("“%(slug)s” is already taken.") % {"slug": slug}, code="taken")]}) from exc
+        if "owner_email" in message:
+            raise ValidationError({"email": [ValidationError(_("A shop is already registered with this email. Log in instead."), code="taken")]}) from exc
+        raise
+    seconds = time.perf_counter() - started
+    from tenants.tasks import refill_schema_pool
+
+    publish_on_commit(refill_schema_pool)
+    log.info("shop %s created from %s in %.1f ms", slug, source, seconds * 1000)
+    return SignupResult(tenant=tenant, owner=owner, source=source, seconds=seconds)
+
+
+# --- handing the new owner over to their shop's host ---------------------------------
+def handoff_token(tenant: Tenant, user: Any) -> str:
+    """A short-lived, single-use login link from the platform host to the shop host.
+
+    Single use: it carries the user's last login, which logging in changes."""
+    last = user.last_login.isoformat() if user.last_login else ""
+    return signing.dumps({"s": tenant.schema_name, "u": user.pk, "l": last}, salt=HANDOFF_SALT, compress=True)
+
+
+def handoff_user(tenant: Tenant, token: str) -> Any | None:
+    """The user the token logs in on ``tenant``'s host, or None (expired, used, forged,
+    or minted for another shop). Call in the shop's schema."""
+    try:
+        data = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if data.get("s") != tenant.schema_name:
+        return None
+    user = get_user_model().objects.filter(pk=data.get("u"), is_active=True, is_staff=True).first()
+    if user is None:
+        return None
+    last = user.last_login.isoformat() if user.last_login else ""
+    return user if last == data.get("l") else None
+
+
+# --- operator actions (each audited) --------------------------------------------------
+def _locked(tenant: Tenant) -> Tenant:
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
+def tenant_set_status(tenant: Tenant, status: str, *, actor: Any, reason: str) -> Tenant:
+    if status not in Tenant.Status.values:
+        raise ValidationError({"status": _("Unknown status.")})
+    if status != Tenant.Status.ACTIVE and not reason.strip():
+        raise ValidationError({"reason": _("Give a reason; the merchant sees it.")})
+    with transaction.atomic():
+        locked = _locked(tenant)
+        before = locked.snapshot()
+        if locked.status == status:
+            return locked
+        locked.status = status
+        locked.status_reason = reason.strip() if status != Tenant.Status.ACTIVE else ""
+        locked.save(update_fields=["status", "status_reason"])
+        action = {"active": "shop.resume", "suspended": "shop.suspend", "closed": "shop.close"}[status]
+        record_operator_action(actor, action, locked, before, locked.snapshot(), reason)
+    log.info("shop %s status %s -> %s", locked.slug, before["status"], status)
+    return locked
+
+
+def tenant_suspend(tenant: Tenant, *, actor: Any, reason: str) -> Tenant:
+    return tenant_set_status(tenant, Tenant.Status.SUSPENDED, actor=actor, reason=reason)
+
+
+def tenant_resume(tenant: Tenant, *, actor: Any, reason: str = "") -> Tenant:
+    return tenant_set_status(tenant, Tenant.Status.ACTIVE, actor=actor, reason=reason)
+
+
+def tenant_change_tier(tenant: Tenant, tier: str, *, actor: Any, reason: str = "") -> Tenant:
+    from platform_core.features import TIERS
+
+    if tier not in TIERS:
+        raise ValidationError({"tier": _("Choose standard, pro or custom.")})
+    with transaction.atomic():
+        locked = _locked(tenant)
+        before = locked.snapshot()
+        if locked.tier == tier:
+            return locked
+        locked.tier = tier
+        locked.save(update_fields=["tier"])
+        record_operator_action(actor, "shop.change_tier", locked, before, locked.snapshot(), reason)
+    return locked
+
+
+def tenant_set_feature_override(tenant: Tenant, key: str, value: Any, *, actor: Any, reason: str = "") -> None:
+    try:
+        value = validate_override(key, value)
+    except (ValueError, KeyError) as exc:
+        raise ValidationError({"value": str(exc).strip("'\"")}) from exc
+    with transaction.atomic():
+        _locked(tenant)
+        current = FeatureOverride.objects.filter(tenant=tenant, key=key).first()
+        before = {key: current.value} if current else {}
+        FeatureOverride.objects.update_or_create(tenant=tenant, key=key, defaults={"value": value, "reason": reason})
+        record_operator_action(actor, "shop.feature_override", tenant, before, {key: value}, reason)
+    forget_overrides(tenant)
+
+
+def tenant_clear_feature_override(tenant: Tenant, key: str, *, actor: Any, reason: str = "") -> None:
+    with transaction.atomic():
+        _locked(tenant)
+        current = FeatureOverride.objects.filter(tenant=tenant, key=key).first()
+        if current is None:
+            return
+        before = {key: current.value}
+        current.delete()
+        record_operator_action(actor, "shop.feature_override_cleared", tenant, before, {}, reason)
+    forget_overrides(tenant)
+
+
+def ensure_platform() -> Tenant:
+    """The public tenant and its hosts (the platform domain and PLATFORM_EXTRA_HOSTS)."""
+    platform, _created = Tenant.objects.get_or_create(
+        schema_name="public", defaults={"name": "Fenxiao platform", "slug": "_platform", "tier": "custom"}
+    )
+    for host in [settings.PLATFORM_DOMAIN, *settings.PLATFORM_EXTRA_HOSTS]:
+        host = host.strip().lower()
+        if host:
+            Domain.objects.get_or_create(
+                domain=host, defaults={"tenant": platform, "is_primary": host == settings.PLATFORM_DOMAIN}
+            )
+    return platform

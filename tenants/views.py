@@ -1,0 +1,139 @@
+"""Signup (platform host: web page and JSON API) and the hand-over to the shop host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import login
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views import View
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from platform_core.features import TIER_CHOICES
+from platform_core.ratelimit import rate_limit
+from platform_core.scoping import ShopScopedMixin
+from tenants.services import SignupResult, handoff_token, handoff_user, shop_signup, shop_url
+from tenants.validation import clean_signup
+
+
+def _run_signup(data: dict[str, Any]) -> tuple[SignupResult | None, dict[str, list[dict[str, str]]]]:
+    cleaned, errors = clean_signup(data)
+    if errors:
+        return None, errors
+    try:
+        return shop_signup(**cleaned), {}
+    except ValidationError as exc:
+        return None, {
+            field: [{"code": e.code or "invalid", "message": str(e.message)} for e in errs]
+            for field, errs in exc.error_dict.items()
+        }
+
+
+def _result_payload(result: SignupResult) -> dict[str, Any]:
+    tenant = result.tenant
+    token = handoff_token(tenant, result.owner)
+    return {
+        "shop": {
+            "name": tenant.name,
+            "slug": tenant.slug,
+            "tier": tenant.tier,
+            "status": tenant.status,
+            "locale": tenant.locale,
+            "currency": tenant.currency,
+            "url": shop_url(tenant),
+            "console_url": shop_url(tenant, "/console/"),
+        },
+        "owner": {"email": result.owner.email},
+        "login_url": shop_url(tenant, f"/console/handoff/?token={token}"),
+        "provisioned_from": result.source,
+        "provisioning_ms": round(result.seconds * 1000, 1),
+    }
+
+
+@method_decorator(rate_limit("signup", "SIGNUP_RATE_LIMIT"), name="dispatch")
+class SignupPage(View):
+    template_name = "tenants/signup.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        tier = request.GET.get("tier", "standard")
+        return render(request, self.template_name, {"data": {"tier": tier}, "errors": {}, "tiers": TIER_CHOICES})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        data = {k: request.POST.get(k, "") for k in ("name", "slug", "email", "password", "tier")}
+        result, errors = _run_signup(data)
+        if result is None:
+            data.pop("password", None)
+            return render(
+                request, self.template_name, {"data": data, "errors": errors, "tiers": TIER_CHOICES}, status=400
+            )
+        return HttpResponseRedirect(_result_payload(result)["login_url"])
+
+
+class SignupSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="Shop name shown to shoppers.")
+    slug = serializers.CharField(
+        max_length=30, help_text="Address: <slug>.<platform domain>; 3-30 lowercase letters, digits, hyphens."
+    )
+    email = serializers.EmailField(help_text="Owner's email; used to log in to the merchant console.")
+    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+    tier = serializers.ChoiceField(choices=TIER_CHOICES, default="standard")
+
+
+class SignupErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.DictField()))
+
+
+@method_decorator(rate_limit("signup", "SIGNUP_RATE_LIMIT"), name="dispatch")
+class SignupAPI(APIView):
+    """Create a shop and its owner. Answers 201 with the shop's URLs and a one-time
+    ``login_url`` that logs the owner in to the merchant console on the shop's host."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(
+        request=SignupSerializer,
+        responses={
+            201: OpenApiResponse(description="Shop created"),
+            400: SignupErrorSerializer,
+            429: OpenApiResponse(description="Too many signups from this address"),
+        },
+        tags=["signup"],
+    )
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            return Response({"code": "invalid", "errors": {"non_field_errors": [{"code": "invalid", "message": _("Send a JSON object.")}]}}, status=400)
+        result, errors = _run_signup(dict(request.data))
+        if result is None:
+            return Response({"code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(_result_payload(result), status=status.HTTP_201_CREATED)
+
+
+class HandoffView(ShopScopedMixin, View):
+    """Shop host: exchange the one-time signup token for a console session."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        user = handoff_user(request.tenant, request.GET.get("token", ""))  # type: ignore[attr-defined]
+        if user is None:
+            return render(
+                request,
+                "shop/console/handoff_invalid.html",
+                {"message": _("This login link has expired or was already used. Log in with your email and password.")},
+                status=400,
+            )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        target = request.GET.get("next", "/console/")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = "/console/"
+        return HttpResponseRedirect(target)

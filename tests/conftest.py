@@ -1,0 +1,139 @@
+"""Shared test fixtures.
+
+Shops are made through the same fast provisioning path as signup (pool or DDL replay),
+never a migrate per schema. Two read-only fixture shops, ``alpha`` (standard) and
+``beta`` (pro), are created once per session and shared; tests that change data run in
+a transaction that is rolled back (pytest-django's ``db``), and tests that need
+committed data (other connections, worker processes) use ``live_db`` and clean up.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import schema_context
+
+PASSWORD = "correct-horse-battery-9"
+SHOPS = {
+    "alpha": ("Alpha 分销商城", "standard", "owner@alpha.test"),
+    "beta": ("Beta Store", "pro", "owner@beta.test"),
+}
+
+
+def pytest_configure(config: Any) -> None:
+    if os.environ.get("CI") == "true":
+        missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
+        if missing:
+            raise pytest.UsageError(f"CI=true but {', '.join(missing)} unset: the tests need the real services")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
+    from tenants.schemas import ensure_template
+    from tenants.services import ensure_platform, shop_signup
+
+    with django_db_blocker.unblock():
+        ensure_platform()
+        ensure_template()
+        for slug, (name, tier, email) in SHOPS.items():
+            shop_signup(name=name, slug=slug, email=email, password=PASSWORD, tier=tier)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> Iterator[None]:
+    cache.clear()
+    yield
+    connection.set_schema_to_public()
+
+
+def host_of(tenant: Any) -> str:
+    return f"{tenant.slug}.{settings.PLATFORM_DOMAIN}"
+
+
+@pytest.fixture
+def alpha(db: Any) -> Any:
+    from tenants.models import Tenant
+
+    return Tenant.objects.get(slug="alpha")
+
+
+@pytest.fixture
+def beta(db: Any) -> Any:
+    from tenants.models import Tenant
+
+    return Tenant.objects.get(slug="beta")
+
+
+def shop_client(tenant: Any, **extra: Any) -> Client:
+    return Client(HTTP_HOST=host_of(tenant), **extra)
+
+
+def platform_client(**extra: Any) -> Client:
+    return Client(HTTP_HOST=settings.PLATFORM_DOMAIN, **extra)
+
+
+def owner_client(tenant: Any) -> Client:
+    client = shop_client(tenant)
+    with schema_context(tenant.schema_name):
+        from django.contrib.auth import get_user_model
+
+        owner = get_user_model().objects.get(is_owner=True)
+    client.force_login(owner)
+    connection.set_schema_to_public()
+    return client
+
+
+@contextmanager
+def in_shop(tenant: Any) -> Iterator[None]:
+    with schema_context(tenant.schema_name):
+        yield
+
+
+def redis_reachable() -> bool:
+    url = urlparse(settings.REDIS_URL or "redis://127.0.0.1:6379")
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A real Redis: under CI=true its absence is a failure, elsewhere a skip."""
+    if not settings.REDIS_URL or not redis_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail("REDIS_URL is not reachable under CI=true")
+        pytest.skip("no Redis here (set REDIS_URL)")
+    return str(settings.REDIS_URL)
+
+
+@pytest.fixture
+def live_db(django_db_blocker: Any) -> Iterator[list[str]]:
+    """Committed database access (for other connections and processes). Register the slugs
+    of shops you create in the yielded list; they are removed afterwards."""
+    from tenants.models import Domain, PooledSchema, Tenant
+    from tenants.schemas import drop_schema
+
+    created: list[str] = []
+    with django_db_blocker.unblock():
+        pool_before = set(PooledSchema.objects.values_list("schema_name", flat=True))
+        yield created
+        connection.set_schema_to_public()
+        for tenant in Tenant.objects.filter(slug__in=created):
+            Domain.objects.filter(tenant=tenant).delete()
+            tenant.delete()
+            drop_schema(tenant.schema_name)
+        for entry in PooledSchema.objects.exclude(schema_name__in=pool_before):
+            drop_schema(entry.schema_name)
+            entry.delete()

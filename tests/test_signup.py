@@ -1,0 +1,238 @@
+"""Self-service signup: a live shop with its owner logged in, from the pool or by DDL
+replay, with field-level errors and nothing half-made on failure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+from django_tenants.utils import schema_context
+
+from tenants.models import Domain, PooledSchema, Tenant
+from tenants.schemas import expected_fingerprint, refill_pool, schema_exists
+from tenants.services import shop_signup
+from tests.conftest import PASSWORD, platform_client, shop_client
+
+pytestmark = pytest.mark.django_db
+
+
+def signup(client: Any = None, **overrides: Any) -> Any:
+    data = {"name": "茶馆 Tea House", "slug": "tea-house", "email": "owner@tea.test", "password": PASSWORD, "tier": "pro"}
+    data.update(overrides)
+    client = client or platform_client()
+    return client.post("/api/v1/signup/", data=json.dumps(data), content_type="application/json")
+
+
+def test_api_signup_from_pool_creates_a_live_shop_with_its_owner() -> None:
+    refill_pool(target=1)
+    pooled = PooledSchema.objects.get()
+    response = signup()
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["provisioned_from"] == "pool"
+    assert body["shop"]["url"] == "http://tea-house.localhost:8000/"
+    tenant = Tenant.objects.get(slug="tea-house")
+    assert (tenant.name, tenant.tier, tenant.status, tenant.owner_email) == ("茶馆 Tea House", "pro", "active", "owner@tea.test")
+    assert tenant.schema_name == "shop_tea_house"
+    assert Domain.objects.get(tenant=tenant).domain == "tea-house.localhost"
+    # the pooled schema became the shop's schema: renamed, not copied
+    assert not schema_exists(pooled.schema_name) and schema_exists("shop_tea_house")
+    assert not PooledSchema.objects.exists()
+    with schema_context(tenant.schema_name):
+        owner = get_user_model().objects.get()
+        assert (owner.email, owner.is_owner, owner.is_staff) == ("owner@tea.test", True, True)
+        assert owner.check_password(PASSWORD)
+    # the owner is unknown on the platform and to other shops
+    assert not get_user_model().objects.filter(email="owner@tea.test").exists()
+    # the storefront answers on the new host
+    storefront = shop_client(tenant).get("/")
+    assert storefront.status_code == 200 and "茶馆 Tea House" in storefront.content.decode()
+
+
+def test_signup_with_an_empty_pool_replays_the_ddl() -> None:
+    assert not PooledSchema.objects.exists()
+    response = signup(slug="no-pool")
+    assert response.status_code == 201
+    assert response.json()["provisioned_from"] == "replay"
+    with schema_context("shop_no_pool"):
+        assert get_user_model().objects.filter(is_owner=True).count() == 1
+
+
+def test_stale_pooled_schema_is_not_handed_out_but_upgraded_by_the_refill() -> None:
+    refill_pool(target=1)
+    entry = PooledSchema.objects.get()
+    # make it miss a migration: drop the token table and forget its migrations
+    with schema_context(entry.schema_name), __import__("django.db").db.connection.cursor() as cursor:
+        cursor.execute("DROP TABLE authtoken_token; DELETE FROM django_migrations WHERE app = 'authtoken'")
+    PooledSchema.objects.filter(pk=entry.pk).update(fingerprint="old")
+    response = signup(slug="fresh-shop")
+    assert response.json()["provisioned_from"] == "replay"  # the stale one was skipped
+    assert PooledSchema.objects.filter(pk=entry.pk).exists()
+    result = refill_pool(target=1)
+    assert result["upgraded"] == 1
+    entry.refresh_from_db()
+    assert entry.fingerprint == expected_fingerprint()
+    with schema_context(entry.schema_name), __import__("django.db").db.connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM authtoken_token")
+        assert cursor.fetchone() == (0,)
+
+
+def test_login_link_logs_the_owner_in_once_and_only_on_their_shop(beta: Any) -> None:
+    body = signup().json()
+    path = body["login_url"].split("localhost:8000", 1)[1]
+    tenant = Tenant.objects.get(slug="tea-house")
+    client = shop_client(tenant)
+    response = client.get(path)
+    assert response.status_code == 302 and response["Location"] == "/console/"
+    home = client.get("/console/")
+    assert home.status_code == 200 and "茶馆 Tea House" in home.content.decode()
+    # used once: a second use is refused
+    assert shop_client(tenant).get(path).status_code == 400
+    # minted for tea-house: worthless on another shop's host
+    other = shop_client(beta)
+    assert other.get(path).status_code == 400
+    assert other.get("/console/").status_code == 302  # still anonymous there
+
+
+def test_forged_login_link_is_refused() -> None:
+    signup()
+    tenant = Tenant.objects.get(slug="tea-house")
+    assert shop_client(tenant).get("/console/handoff/?token=eyJzIjoi.forged").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("slug", "www", "reserved"),
+        ("slug", "api", "reserved"),
+        ("slug", "admin", "reserved"),
+        ("slug", "static", "reserved"),
+        ("slug", "media", "reserved"),
+        ("slug", "public", "reserved"),
+        ("slug", "platform", "reserved"),
+        ("slug", "pg-catalog", "reserved"),
+        ("slug", "pg_toast", "invalid_characters"),
+        ("slug", "tea house", "invalid_characters"),
+        ("slug", "tea_house", "invalid_characters"),
+        ("slug", "-tea", "invalid_characters"),
+        ("slug", "tea-", "invalid_characters"),
+        ("slug", "tea--house", "invalid_characters"),
+        ("slug", "茶馆茶馆", "invalid_characters"),
+        ("slug", "ab", "length"),
+        ("slug", "a" * 31, "length"),
+        ("slug", "", "required"),
+        ("slug", "ALPHA", "taken"),
+        ("email", "OWNER@alpha.test", "taken"),
+        ("email", "not-an-email", "invalid"),
+        ("name", "   ", "required"),
+        ("name", "x" * 101, "length"),
+        ("tier", "gold", "invalid_choice"),
+        ("password", "short1", "password_too_short"),
+        ("password", "12345678901", "password_entirely_numeric"),
+        ("password", "password123", "password_too_common"),
+        ("password", "", "required"),
+    ],
+)
+def test_bad_input_gets_a_field_error_and_creates_nothing(field: str, value: str, code: str) -> None:
+    tenants_before = Tenant.objects.count()
+    response = signup(**{field: value})
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert code in [e["code"] for e in errors[field]], errors
+    assert Tenant.objects.count() == tenants_before
+    assert not schema_exists("shop_tea_house")
+
+
+def test_password_similar_to_the_email_is_refused() -> None:
+    response = signup(email="tealover@tea.test", password="tealover@tea")
+    assert "password_too_similar" in [e["code"] for e in response.json()["errors"]["password"]]
+
+
+def test_non_object_body_is_a_400() -> None:
+    response = platform_client().post("/api/v1/signup/", data="[1, 2]", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_a_failure_midway_leaves_no_half_made_shop(monkeypatch: pytest.MonkeyPatch) -> None:
+    refill_pool(target=1)
+    pooled = PooledSchema.objects.get().schema_name
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(get_user_model().objects, "create", broken)
+    with pytest.raises(RuntimeError):
+        shop_signup(name="Broken", slug="broken", email="b@broken.test", password=PASSWORD, tier="standard")
+    assert not Tenant.objects.filter(slug="broken").exists()
+    assert not Domain.objects.filter(domain="broken.localhost").exists()
+    assert not schema_exists("shop_broken")
+    # the pooled schema is back in the pool, still ready for the next signup
+    assert schema_exists(pooled) and PooledSchema.objects.filter(schema_name=pooled).exists()
+
+
+def test_slug_taken_between_validation_and_creation_is_a_field_error() -> None:
+    from django.core.exceptions import ValidationError
+
+    from tenants.schemas import replay_schema
+
+    # the other signup got there first: its schema and its row exist
+    replay_schema("shop_racer")
+    Tenant.objects.create(schema_name="shop_racer", name="First", slug="racer")
+    with pytest.raises(ValidationError) as exc:
+        shop_signup(name="Second", slug="racer", email="second@racer.test", password=PASSWORD, tier="standard")
+    assert "slug" in exc.value.error_dict
+    assert Tenant.objects.filter(slug="racer").count() == 1
+
+
+def test_web_signup_page_shows_field_errors_then_opens_the_console() -> None:
+    client = platform_client()
+    page = client.get("/signup/")
+    assert page.status_code == 200 and 'name="slug"' in page.content.decode()
+    bad = client.post("/signup/", {"name": "Tea", "slug": "www", "email": "x@tea.test", "password": PASSWORD})
+    assert bad.status_code == 400
+    assert "reserved" in bad.content.decode() or "保留" in bad.content.decode()
+    assert 'value="x@tea.test"' in bad.content.decode()  # what the merchant typed is kept
+    assert PASSWORD not in bad.content.decode()  # but never the password
+    ok = client.post(
+        "/signup/", {"name": "Tea", "slug": "web-tea", "email": "x@tea.test", "password": PASSWORD, "tier": "standard"}
+    )
+    assert ok.status_code == 302
+    assert ok["Location"].startswith("http://web-tea.localhost:8000/console/handoff/?token=")
+    tenant = Tenant.objects.get(slug="web-tea")
+    console = shop_client(tenant)
+    console.get(ok["Location"].split("localhost:8000", 1)[1])
+    assert console.get("/console/").status_code == 200
+
+
+@override_settings(SIGNUP_RATE_LIMIT="2/h")
+def test_signup_is_rate_limited_per_client_address() -> None:
+    client = platform_client(REMOTE_ADDR="203.0.113.7")
+    for i in range(2):
+        assert signup(client, slug=f"rl-{i}", email=f"rl{i}@rl.test").status_code == 201
+    blocked = signup(client, slug="rl-3", email="rl3@rl.test")
+    assert blocked.status_code == 429
+    assert int(blocked["Retry-After"]) > 0
+    assert not Tenant.objects.filter(slug="rl-3").exists()
+    # another address is not affected
+    other = platform_client(REMOTE_ADDR="198.51.100.1")
+    assert signup(other, slug="rl-4", email="rl4@rl.test").status_code == 201
+
+
+@override_settings(SIGNUP_RATE_LIMIT="1/h", NUM_PROXIES=1)
+def test_rate_limit_uses_the_address_the_trusted_proxy_saw() -> None:
+    client = platform_client(REMOTE_ADDR="10.0.0.2")
+    first = client.post(
+        "/api/v1/signup/", data="{}", content_type="application/json", HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
+    assert first.status_code == 400
+    second = client.post(
+        "/api/v1/signup/", data="{}", content_type="application/json", HTTP_X_FORWARDED_FOR="203.0.113.10"
+    )
+    assert second.status_code == 400  # a different client behind the same proxy
+    third = client.post(
+        "/api/v1/signup/", data="{}", content_type="application/json", HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
+    assert third.status_code == 429

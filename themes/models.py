@@ -1,0 +1,1 @@
+# Theme catalogue models arrive with the themes issue.
