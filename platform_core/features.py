@@ -108,7 +108,7 @@ def _feature(key: str) -> Feature:
     try:
         return REGISTRY[key]
     except KeyError:
-        raise KeyError(f"unknown feature {key!r}; add it to platform_core.features.REGISTRY")
+        raise KeyError(f"unknown feature {key!r}; add it to platform_core.features.REGISTRY") from None
 
 
 def validate_override(key: str, value: Any) -> Any:
@@ -227,7 +227,9 @@ def limits_exceeded_for_tier(tenant: Any, tier: str) -> list[dict[str, Any]]:
             continue
         used = usage(tenant, key)
         if used > limit:
-            problems.append({"feature": key, "label": str(feature.label), "limit": limit, "used": used, "reduce_by": used - limit})
+            problems.append(
+                {"feature": key, "label": str(feature.label), "limit": limit, "used": used, "reduce_by": used - limit}
+            )
     return problems
 
 

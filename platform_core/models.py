@@ -11,9 +11,7 @@ from django.utils.translation import gettext_lazy as _
 class FeatureOverride(models.Model):
     """An operator's per-shop override of one feature or limit of the tier registry."""
 
-    tenant = models.ForeignKey(
-        settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="feature_overrides"
-    )
+    tenant = models.ForeignKey(settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="feature_overrides")
     key = models.CharField(_("feature"), max_length=64)
     # bool for a feature, int for a limit (null = unlimited)
     value = models.JSONField(_("value"), null=True)
@@ -21,9 +19,7 @@ class FeatureOverride(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "key"], name="feature_override_uniq")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="feature_override_uniq")]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value!r}"
@@ -32,9 +28,7 @@ class FeatureOverride(models.Model):
 class OperatorAuditEntry(models.Model):
     """Append-only: who did what to which shop, when, with the state before and after."""
 
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     actor_email = models.CharField(max_length=254)
     action = models.CharField(max_length=64)
     tenant = models.ForeignKey(

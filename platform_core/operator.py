@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db import connection
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+
+from platform_core.tenancy import current_schema
 
 
 class OperatorSite(admin.AdminSite):
@@ -22,7 +23,7 @@ class OperatorSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         tenant = getattr(request, "tenant", None)
         on_platform = tenant is None or tenant.schema_name == "public"
-        return on_platform and connection.schema_name == "public" and super().has_permission(request)
+        return on_platform and current_schema() == "public" and super().has_permission(request)
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         extra_context = {**(extra_context or {}), "platform_metrics": platform_metrics()}

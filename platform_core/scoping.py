@@ -11,21 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django_tenants.utils import get_public_schema_name
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from platform_core.tenancy import current_schema
+
 
 def assert_in_shop(request: HttpRequest) -> Any:
     tenant = getattr(request, "tenant", None)
     if tenant is None or tenant.schema_name == get_public_schema_name():
         raise Http404("not a shop")
-    if connection.schema_name != tenant.schema_name:
+    if current_schema() != tenant.schema_name:
         raise RuntimeError(
-            f"connection is in schema {connection.schema_name!r} but the request is for {tenant.schema_name!r}"
+            f"connection is in schema {current_schema()!r} but the request is for {tenant.schema_name!r}"
         )
     return tenant
 

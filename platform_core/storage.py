@@ -8,7 +8,6 @@ while serving shop A lands under A's folder even if the previous request was for
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
@@ -36,10 +35,6 @@ class ShopFileSystemStorage(FileSystemStorage):
 
 
 class ShopS3Storage(S3Storage):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._root = self.location
-
     @property  # type: ignore[override]
     def location(self) -> str:
         root = getattr(self, "_root", "") or ""

@@ -14,6 +14,6 @@ urlpatterns = [
     path("operator/", operator_site.urls),
     path("admin/", RedirectView.as_view(url="/operator/", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SpectacularAPIView.as_view(urlconf=__name__), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -17,6 +17,6 @@ urlpatterns = [
     path("api/v1/console/token/", console_api.ConsoleTokenAPI.as_view(), name="api-console-token"),
     path("api/v1/console/shop/", console_api.ShopInfoAPI.as_view(), name="api-console-shop"),
     path("api/v1/", include(router.urls)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SpectacularAPIView.as_view(urlconf=__name__), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -12,7 +12,6 @@ from django.utils.translation import gettext as _
 
 from platform_core.features import check_limit
 
-
 SEAT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':staff-seats'))"
 
 

@@ -18,8 +18,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from platform_core.features import REGISTRY, effective_features
 from platform_core.audit import record_operator_action
+from platform_core.features import REGISTRY, effective_features
 from platform_core.operator import metrics_providers, operator_site
 from tenants import services
 from tenants.models import Domain, PooledSchema, Tenant
@@ -36,7 +36,7 @@ class DomainInline(admin.TabularInline):
     model = Domain
     extra = 0
     fields = ["domain", "kind", "is_primary", "verified"]
-    readonly_fields = fields
+    readonly_fields = ("domain", "kind", "is_primary", "verified")
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -50,7 +50,9 @@ class StatusForm(forms.Form):
 
 class OverrideForm(forms.Form):
     key = forms.ChoiceField(choices=[(k, f"{k} — {f.label}") for k, f in REGISTRY.items()])
-    value = forms.JSONField(help_text=_("true/false for a feature, a number (or null = unlimited) for a limit"), required=False)
+    value = forms.JSONField(
+        help_text=_("true/false for a feature, a number (or null = unlimited) for a limit"), required=False
+    )
     clear = forms.BooleanField(required=False, help_text=_("Remove the override and use the tier's value"))
     reason = forms.CharField(required=False)
 
@@ -71,13 +73,30 @@ class TenantAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "owner_email", "domains__domain"]
     ordering = ["-created_at"]
     readonly_fields = ["slug", "schema_name", "status", "status_reason", "owner_email", "created_at", "overrides"]
-    fields = ["name", "slug", "schema_name", "tier", "status", "status_reason", "owner_email", "locale", "currency", "created_at", "overrides"]
+    fields = [
+        "name",
+        "slug",
+        "schema_name",
+        "tier",
+        "status",
+        "status_reason",
+        "owner_email",
+        "locale",
+        "currency",
+        "created_at",
+        "overrides",
+    ]
     inlines = [DomainInline]
     actions = ["suspend_selected", "resume_selected"]
     change_form_template = "tenants/admin/tenant_change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
-        return super().get_queryset(request).exclude(schema_name="public").annotate(schema_bytes=RawSQL(SCHEMA_SIZE_SQL, []))
+        return (
+            super()
+            .get_queryset(request)
+            .exclude(schema_name="public")
+            .annotate(schema_bytes=RawSQL(SCHEMA_SIZE_SQL, []))
+        )
 
     @admin.display(description=_("size"), ordering="schema_bytes")
     def size(self, obj: Any) -> str:
@@ -113,7 +132,9 @@ class TenantAdmin(admin.ModelAdmin):
         urls = super().get_urls()
         extra = [
             path("<int:pk>/status/", self.admin_site.admin_view(self.status_view), name="tenants_tenant_status"),
-            path("<int:pk>/overrides/", self.admin_site.admin_view(self.overrides_view), name="tenants_tenant_overrides"),
+            path(
+                "<int:pk>/overrides/", self.admin_site.admin_view(self.overrides_view), name="tenants_tenant_overrides"
+            ),
         ]
         return extra + urls
 
@@ -122,17 +143,29 @@ class TenantAdmin(admin.ModelAdmin):
         form = StatusForm(request.POST or None, initial={"status": request.GET.get("status", tenant.status)})
         if request.method == "POST" and form.is_valid():
             try:
-                services.tenant_set_status(tenant, form.cleaned_data["status"], actor=request.user, reason=form.cleaned_data["reason"])
+                services.tenant_set_status(
+                    tenant, form.cleaned_data["status"], actor=request.user, reason=form.cleaned_data["reason"]
+                )
             except ValidationError as exc:
                 for field, errs in exc.error_dict.items():
                     form.add_error(field if field in form.fields else None, errs)
             else:
-                messages.success(request, _("Status of %(shop)s is now %(status)s.") % {"shop": tenant.slug, "status": form.cleaned_data["status"]})
+                messages.success(
+                    request,
+                    _("Status of %(shop)s is now %(status)s.")
+                    % {"shop": tenant.slug, "status": form.cleaned_data["status"]},
+                )
                 return HttpResponseRedirect(reverse("operator:tenants_tenant_change", args=[pk]))
         return TemplateResponse(
             request,
             "tenants/admin/status_form.html",
-            {**self.admin_site.each_context(request), "title": _("Change status of %s") % tenant, "form": form, "tenant": tenant, "opts": self.model._meta},
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Change status of %s") % tenant,
+                "form": form,
+                "tenant": tenant,
+                "opts": self.model._meta,
+            },
             status=400 if request.method == "POST" else 200,
         )
 
@@ -143,9 +176,13 @@ class TenantAdmin(admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 if data["clear"]:
-                    services.tenant_clear_feature_override(tenant, data["key"], actor=request.user, reason=data["reason"])
+                    services.tenant_clear_feature_override(
+                        tenant, data["key"], actor=request.user, reason=data["reason"]
+                    )
                 else:
-                    services.tenant_set_feature_override(tenant, data["key"], data["value"], actor=request.user, reason=data["reason"])
+                    services.tenant_set_feature_override(
+                        tenant, data["key"], data["value"], actor=request.user, reason=data["reason"]
+                    )
             except ValidationError as exc:
                 for field, errs in exc.error_dict.items():
                     form.add_error(field if field in form.fields else None, errs)
@@ -179,7 +216,14 @@ class TenantAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request,
             "tenants/admin/bulk_status.html",
-            {**self.admin_site.each_context(request), "queryset": queryset, "status": status, "action": request.POST.get("action"), "opts": self.model._meta, "title": _("Confirm")},
+            {
+                **self.admin_site.each_context(request),
+                "queryset": queryset,
+                "status": status,
+                "action": request.POST.get("action"),
+                "opts": self.model._meta,
+                "title": _("Confirm"),
+            },
         )
 
     @admin.action(description=_("Suspend selected shops (asks for a reason)"))
@@ -198,7 +242,9 @@ def _tenant_metrics() -> list[tuple[str, Any]]:
         rows.append((f"{_('Tier')}: {row['tier']}", row["n"]))
     for row in shops.values("status").annotate(n=Count("id")).order_by("status"):
         rows.append((f"{_('Status')}: {row['status']}", row["n"]))
-    rows.append((str(_("Ready schemas in the pool")), PooledSchema.objects.filter(fingerprint=expected_fingerprint()).count()))
+    rows.append(
+        (str(_("Ready schemas in the pool")), PooledSchema.objects.filter(fingerprint=expected_fingerprint()).count())
+    )
     return rows
 
 

@@ -76,6 +76,9 @@ class SchemaTemplate(models.Model):
     script = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"{self.schema_name} @ {self.fingerprint[:12]}"
+
 
 class PooledSchema(models.Model):
     """A ready, fully migrated shop schema waiting to be handed to the next signup."""
@@ -86,3 +89,6 @@ class PooledSchema(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.schema_name

@@ -28,6 +28,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django_tenants.utils import get_public_schema_name, get_tenant_base_migrate_command_class
 
+from platform_core.tenancy import use_public_schema, use_schema
 from tenants.models import PooledSchema, SchemaTemplate
 
 TEMPLATE_SCHEMA = "tpl_shops"
@@ -91,9 +92,7 @@ def applied_migrations(schemas: Sequence[str], chunk: int = 200) -> dict[str, se
         present = [row[0] for row in cursor.fetchall()]
         for i in range(0, len(present), chunk):
             part = present[i : i + chunk]
-            sql = " UNION ALL ".join(
-                f"SELECT '{s}', app, name FROM {q(s)}.django_migrations" for s in part
-            )
+            sql = " UNION ALL ".join(f"SELECT '{s}', app, name FROM {q(s)}.django_migrations" for s in part)
             cursor.execute(sql)
             for schema, app, name in cursor.fetchall():
                 result[schema].add((app, name))
@@ -109,10 +108,10 @@ def behind(schemas: Sequence[str]) -> list[str]:
 
 def migrate_schema(schema: str, verbosity: int = 0, stdout: TextIO | None = None) -> None:
     """Apply the missing tenant migrations to one schema (only ever outside signup)."""
-    connection.set_schema(schema, include_public=False)
+    use_schema(schema, include_public=False)
     try:
         MigrationRecorder(connection).ensure_schema()
-        connection.set_schema(schema)
+        use_schema(schema)
         command = get_tenant_base_migrate_command_class()()
         call_command(
             command,
@@ -122,7 +121,7 @@ def migrate_schema(schema: str, verbosity: int = 0, stdout: TextIO | None = None
             skip_checks=True,
         )
     finally:
-        connection.set_schema_to_public()
+        use_public_schema()
 
 
 def schema_exists(name: str) -> bool:
@@ -255,9 +254,7 @@ def build_replay_script(template: str) -> str:
         count = _fetch(f'SELECT count(*) FROM {tpl}."{table}"', [])[0][0]
         if not count:
             continue
-        statements.append(
-            f'INSERT INTO {{schema}}."{table}" OVERRIDING SYSTEM VALUE SELECT * FROM {tpl}."{table}"'
-        )
+        statements.append(f'INSERT INTO {{schema}}."{table}" OVERRIDING SYSTEM VALUE SELECT * FROM {tpl}."{table}"')
         identity = _fetch(
             "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "

@@ -78,9 +78,19 @@ def shop_signup(*, name: str, slug: str, email: str, password: str, tier: str, l
         message = str(exc)
         duplicate_schema = getattr(exc.__cause__, "pgcode", None) == DUPLICATE_SCHEMA
         if duplicate_schema or "slug" in message or "schema_name" in message or "domain" in message:
-            raise ValidationError({"slug": [ValidationError(_("“%(slug)s” is already taken.") % {"slug": slug}, code="taken")]}) from exc
+            raise ValidationError(
+                {"slug": [ValidationError(_("“%(slug)s” is already taken.") % {"slug": slug}, code="taken")]}
+            ) from exc
         if "owner_email" in message:
-            raise ValidationError({"email": [ValidationError(_("A shop is already registered with this email. Log in instead."), code="taken")]}) from exc
+            raise ValidationError(
+                {
+                    "email": [
+                        ValidationError(
+                            _("A shop is already registered with this email. Log in instead."), code="taken"
+                        )
+                    ]
+                }
+            ) from exc
         raise
     seconds = time.perf_counter() - started
     from tenants.tasks import refill_schema_pool

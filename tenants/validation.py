@@ -81,13 +81,17 @@ def clean_signup(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[d
         try:
             cleaned[field] = cleaner(str(data.get(field) or ""))
         except ValidationError as exc:
-            errors[field] = [{"code": e.code or "invalid", "message": str(e.message % (e.params or {}))} for e in exc.error_list]
+            errors[field] = [
+                {"code": e.code or "invalid", "message": str(e.message % (e.params or {}))} for e in exc.error_list
+            ]
     password = str(data.get("password") or "")
     try:
         if not password:
             raise ValidationError(_("Choose a password."), code="required")
         # an unsaved user lets the similarity validator compare with the email and name
-        candidate = get_user_model()(email=cleaned.get("email", str(data.get("email") or "")), name=cleaned.get("name", ""))
+        candidate = get_user_model()(
+            email=cleaned.get("email", str(data.get("email") or "")), name=cleaned.get("name", "")
+        )
         password_validation.validate_password(password, user=candidate)
         cleaned["password"] = password
     except ValidationError as exc:

@@ -89,11 +89,6 @@ class SignupSerializer(serializers.Serializer):
     tier = serializers.ChoiceField(choices=TIER_CHOICES, default="standard")
 
 
-class SignupErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.DictField()))
-
-
 @method_decorator(rate_limit("signup", "SIGNUP_RATE_LIMIT"), name="dispatch")
 class SignupAPI(APIView):
     """Create a shop and its owner. Answers 201 with the shop's URLs and a one-time
@@ -106,14 +101,22 @@ class SignupAPI(APIView):
         request=SignupSerializer,
         responses={
             201: OpenApiResponse(description="Shop created"),
-            400: SignupErrorSerializer,
+            400: OpenApiResponse(
+                description='Field errors: {"code": "invalid", "errors": {"<field>": [{"code": "...", "message": "..."}]}}'
+            ),
             429: OpenApiResponse(description="Too many signups from this address"),
         },
         tags=["signup"],
     )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
-            return Response({"code": "invalid", "errors": {"non_field_errors": [{"code": "invalid", "message": _("Send a JSON object.")}]}}, status=400)
+            return Response(
+                {
+                    "code": "invalid",
+                    "errors": {"non_field_errors": [{"code": "invalid", "message": _("Send a JSON object.")}]},
+                },
+                status=400,
+            )
         result, errors = _run_signup(dict(request.data))
         if result is None:
             return Response({"code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)

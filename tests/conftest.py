@@ -19,9 +19,10 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
+
+from platform_core.tenancy import use_public_schema
 
 PASSWORD = "correct-horse-battery-9"
 SHOPS = {
@@ -53,7 +54,7 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
 def _clean_state() -> Iterator[None]:
     cache.clear()
     yield
-    connection.set_schema_to_public()
+    use_public_schema()
 
 
 def host_of(tenant: Any) -> str:
@@ -82,15 +83,21 @@ def platform_client(**extra: Any) -> Client:
     return Client(HTTP_HOST=settings.PLATFORM_DOMAIN, **extra)
 
 
-def owner_client(tenant: Any) -> Client:
+def login_client(tenant: Any, email: str | None = None) -> Client:
+    """A client of ``tenant``'s host logged in as ``email`` (the owner by default); the
+    session is stored in the shop's schema, as a real login would."""
+    from django.contrib.auth import get_user_model
+
     client = shop_client(tenant)
     with schema_context(tenant.schema_name):
-        from django.contrib.auth import get_user_model
-
-        owner = get_user_model().objects.get(is_owner=True)
-    client.force_login(owner)
-    connection.set_schema_to_public()
+        users = get_user_model().objects
+        user = users.get(email=email) if email else users.get(is_owner=True)
+        client.force_login(user)
     return client
+
+
+def owner_client(tenant: Any) -> Client:
+    return login_client(tenant)
 
 
 @contextmanager
@@ -129,7 +136,7 @@ def live_db(django_db_blocker: Any) -> Iterator[list[str]]:
     with django_db_blocker.unblock():
         pool_before = set(PooledSchema.objects.values_list("schema_name", flat=True))
         yield created
-        connection.set_schema_to_public()
+        use_public_schema()
         for tenant in Tenant.objects.filter(slug__in=created):
             Domain.objects.filter(tenant=tenant).delete()
             tenant.delete()

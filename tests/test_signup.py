@@ -20,7 +20,13 @@ pytestmark = pytest.mark.django_db
 
 
 def signup(client: Any = None, **overrides: Any) -> Any:
-    data = {"name": "茶馆 Tea House", "slug": "tea-house", "email": "owner@tea.test", "password": PASSWORD, "tier": "pro"}
+    data = {
+        "name": "茶馆 Tea House",
+        "slug": "tea-house",
+        "email": "owner@tea.test",
+        "password": PASSWORD,
+        "tier": "pro",
+    }
     data.update(overrides)
     client = client or platform_client()
     return client.post("/api/v1/signup/", data=json.dumps(data), content_type="application/json")
@@ -35,7 +41,12 @@ def test_api_signup_from_pool_creates_a_live_shop_with_its_owner() -> None:
     assert body["provisioned_from"] == "pool"
     assert body["shop"]["url"] == "http://tea-house.localhost:8000/"
     tenant = Tenant.objects.get(slug="tea-house")
-    assert (tenant.name, tenant.tier, tenant.status, tenant.owner_email) == ("茶馆 Tea House", "pro", "active", "owner@tea.test")
+    assert (tenant.name, tenant.tier, tenant.status, tenant.owner_email) == (
+        "茶馆 Tea House",
+        "pro",
+        "active",
+        "owner@tea.test",
+    )
     assert tenant.schema_name == "shop_tea_house"
     assert Domain.objects.get(tenant=tenant).domain == "tea-house.localhost"
     # the pooled schema became the shop's schema: renamed, not copied

@@ -54,7 +54,9 @@ class ConsoleTokenAPI(ShopAPIView):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(
-            request._request, username=serializer.validated_data["email"], password=serializer.validated_data["password"]
+            request._request,
+            username=serializer.validated_data["email"],
+            password=serializer.validated_data["password"],
         )
         if user is None or not user.is_staff:
             raise ValidationError({"non_field_errors": [_("Email or password is wrong.")]})
@@ -89,7 +91,7 @@ class StaffSerializer(serializers.ModelSerializer):
         model = get_user_model()
         fields = ["id", "email", "name", "is_owner", "is_active", "last_login", "date_joined", "password"]
         read_only_fields = ["id", "is_owner", "last_login", "date_joined"]
-        extra_kwargs = {"email": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"email": {"validators": []}}
 
 
 class StaffUpdateSerializer(serializers.Serializer):
@@ -97,9 +99,7 @@ class StaffUpdateSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
 
 
-class StaffViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ShopViewSet
-):
+class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ShopViewSet):
     permission_classes = [IsConsoleUser, IsOwnerForWrites]
     serializer_class = StaffSerializer
 
@@ -111,7 +111,9 @@ class StaffViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            user = staff_services.staff_add(self.shop, email=data["email"], name=data.get("name", ""), password=data["password"])
+            user = staff_services.staff_add(
+                self.shop, email=data["email"], name=data.get("name", ""), password=data["password"]
+            )
         except DjangoValidationError as exc:
             raise _drf_errors(exc) from exc
         return Response(StaffSerializer(user).data, status=status.HTTP_201_CREATED)

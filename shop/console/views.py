@@ -31,7 +31,7 @@ class ConsoleLogin(ShopScopedMixin, auth_views.LoginView):
         return self.get_redirect_url() or reverse("console:home")
 
 
-class ConsoleLogout(ShopScopedMixin, auth_views.LogoutView):
+class ConsoleLogout(ShopScopedMixin, auth_views.LogoutView):  # type: ignore[misc]
     next_page = "console:login"
 
 
@@ -88,10 +88,12 @@ class StaffListView(ConsoleView):
         try:
             staff_services.staff_add(self.shop, **data)
         except LimitReached as exc:
-            return self._page({"__all__": [exc.message]}, data, status=403)
+            return self._page({"general": [exc.message]}, data, status=403)
         except ValidationError as exc:
             data.pop("password")
-            return self._page({f: [str(m) for e in errs for m in e.messages] for f, errs in exc.error_dict.items()}, data, status=400)
+            return self._page(
+                {f: [str(m) for e in errs for m in e.messages] for f, errs in exc.error_dict.items()}, data, status=400
+            )
         messages.success(request, _("Staff member %(email)s added.") % {"email": data["email"]})
         return HttpResponseRedirect(reverse("console:staff"))
 
