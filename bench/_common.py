@@ -117,8 +117,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     for row in rows:
-        out.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        out.append("  ".join(_cell(c, w) for c, w in zip(row, widths, strict=True)))
     return "\n".join(out)
+
+
+def _cell(text: str, width: int) -> str:
+    """Numbers (and ~numbers, 1.5x ratios) right-aligned, words left-aligned."""
+    return text.rjust(width) if text[:1].isdigit() or text[:1] == "~" else text.ljust(width)
 
 
 class Stopwatch:

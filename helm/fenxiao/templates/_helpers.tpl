@@ -104,7 +104,7 @@ HOME: /tmp
      without DATABASE_URL the settings try to start an embedded PostgreSQL, without
      REDIS_URL Celery runs tasks eagerly and beat publishes to nowhere. */}}
 {{- define "fenxiao.secretData" -}}
-{{- $s := .Values.secret }}
+{{- $s := .Values.secret -}}
 DJANGO_SECRET_KEY: {{ required "secret.djangoSecretKey is required (or set secret.existingSecret)" $s.djangoSecretKey | b64enc | quote }}
 DATABASE_URL: {{ required "secret.databaseUrl is required (or set secret.existingSecret)" $s.databaseUrl | b64enc | quote }}
 REDIS_URL: {{ required "secret.redisUrl is required (or set secret.existingSecret)" $s.redisUrl | b64enc | quote }}
@@ -148,7 +148,7 @@ checksum/secret: {{ include "fenxiao.secretData" . | sha256sum }}
 
 {{/* Pod spec head: call with (dict "ctx" $ "component" .Values.web) */}}
 {{- define "fenxiao.podCommon" -}}
-{{- $ctx := .ctx }}
+{{- $ctx := .ctx -}}
 {{- with $ctx.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
@@ -176,30 +176,24 @@ affinity:
 
 {{/* Pod metadata annotations/labels: call with (dict "ctx" $ "component" .Values.web "name" "web" "checksums" true) */}}
 {{- define "fenxiao.podMetadata" -}}
-{{- $ctx := .ctx }}
+{{- $ctx := .ctx -}}
+{{- $labels := mergeOverwrite (dict) ($ctx.Values.podLabels | default dict) (.component.podLabels | default dict) (include "fenxiao.selectorLabels" (dict "ctx" $ctx "component" .name) | fromYaml) }}
 labels:
-  {{- include "fenxiao.selectorLabels" (dict "ctx" $ctx "component" .name) | nindent 2 }}
-  {{- with $ctx.Values.podLabels }}
-  {{- toYaml . | nindent 2 }}
-  {{- end }}
-  {{- with .component.podLabels }}
-  {{- toYaml . | nindent 2 }}
-  {{- end }}
+  {{- toYaml $labels | nindent 2 }}
+{{- $annotations := dict }}
+{{- if .checksums }}
+{{- $annotations = include "fenxiao.checksums" $ctx | fromYaml }}
+{{- end }}
+{{- $annotations = mergeOverwrite $annotations ($ctx.Values.podAnnotations | default dict) (.component.podAnnotations | default dict) }}
+{{- with $annotations }}
 annotations:
-  {{- if .checksums }}
-  {{- include "fenxiao.checksums" $ctx | nindent 2 }}
-  {{- end }}
-  {{- with $ctx.Values.podAnnotations }}
   {{- toYaml . | nindent 2 }}
-  {{- end }}
-  {{- with .component.podAnnotations }}
-  {{- toYaml . | nindent 2 }}
-  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Container pieces: image, env, securityContext. Call with (dict "ctx" $ "hook" bool) */}}
 {{- define "fenxiao.containerCommon" -}}
-{{- $ctx := .ctx }}
+{{- $ctx := .ctx -}}
 image: {{ include "fenxiao.image" $ctx | quote }}
 imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
 envFrom:
