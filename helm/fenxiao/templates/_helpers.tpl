@@ -64,66 +64,72 @@ app.kubernetes.io/part-of: fenxiao
 {{- printf "%s-migrate" (include "fenxiao.fullname" .) }}
 {{- end }}
 
-{{/* ConfigMap data: every non-secret environment variable the settings read. ----------- */}}
+{{/* ConfigMap data: every non-secret environment variable the settings read, plus
+     config.extra (which may override any of them). Values are strings. */}}
 {{- define "fenxiao.configData" -}}
-PLATFORM_DOMAIN: {{ required "platformDomain is required" .Values.platformDomain | quote }}
-PLATFORM_EXTRA_HOSTS: {{ .Values.config.platformExtraHosts | toString | quote }}
-PLATFORM_URL_SCHEME: {{ .Values.config.urlScheme | quote }}
-PLATFORM_URL_PORT: {{ .Values.config.urlPort | toString | quote }}
-ALLOWED_HOSTS: {{ .Values.config.allowedHosts | toString | quote }}
-SCHEMA_POOL_SIZE: {{ .Values.config.schemaPoolSize | toString | quote }}
-MIGRATE_WORKERS: {{ .Values.config.migrateWorkers | toString | quote }}
-NUM_PROXIES: {{ .Values.config.numProxies | toString | quote }}
-LOG_LEVEL: {{ .Values.config.logLevel | quote }}
-LANGUAGE_CODE: {{ .Values.config.languageCode | quote }}
-TIME_ZONE: {{ .Values.config.timeZone | quote }}
-DB_CONN_MAX_AGE: {{ .Values.config.dbConnMaxAge | toString | quote }}
-SESSION_COOKIE_SECURE: {{ .Values.config.sessionCookieSecure | toString | quote }}
-AWS_STORAGE_BUCKET_NAME: {{ .Values.config.s3.bucket | toString | quote }}
-AWS_S3_REGION_NAME: {{ .Values.config.s3.region | toString | quote }}
-AWS_S3_ENDPOINT_URL: {{ .Values.config.s3.endpoint | toString | quote }}
-SIGNUP_RATE_LIMIT: {{ .Values.config.signupRateLimit | quote }}
-LOGIN_RATE_LIMIT: {{ .Values.config.loginRateLimit | quote }}
-EMAIL_BACKEND: {{ .Values.config.emailBackend | quote }}
-{{- if .Values.config.defaultFromEmail }}
-DEFAULT_FROM_EMAIL: {{ .Values.config.defaultFromEmail | quote }}
+{{- $c := .Values.config -}}
+{{- $data := dict
+  "PLATFORM_DOMAIN" (required "platformDomain is required" .Values.platformDomain)
+  "PLATFORM_EXTRA_HOSTS" $c.platformExtraHosts
+  "PLATFORM_URL_SCHEME" $c.urlScheme
+  "PLATFORM_URL_PORT" $c.urlPort
+  "ALLOWED_HOSTS" $c.allowedHosts
+  "SCHEMA_POOL_SIZE" $c.schemaPoolSize
+  "MIGRATE_WORKERS" $c.migrateWorkers
+  "NUM_PROXIES" $c.numProxies
+  "LOG_LEVEL" $c.logLevel
+  "LANGUAGE_CODE" $c.languageCode
+  "TIME_ZONE" $c.timeZone
+  "DB_CONN_MAX_AGE" $c.dbConnMaxAge
+  "SESSION_COOKIE_SECURE" $c.sessionCookieSecure
+  "AWS_STORAGE_BUCKET_NAME" $c.s3.bucket
+  "AWS_S3_REGION_NAME" $c.s3.region
+  "AWS_S3_ENDPOINT_URL" $c.s3.endpoint
+  "SIGNUP_RATE_LIMIT" $c.signupRateLimit
+  "LOGIN_RATE_LIMIT" $c.loginRateLimit
+  "EMAIL_BACKEND" $c.emailBackend
+  "DJANGO_DEBUG" "false"
+  "WHITENOISE_USE_FINDERS" "false"
+  "CELERY_TASK_ALWAYS_EAGER" "false"
+  "HOME" "/tmp"
+-}}
+{{- /* DJANGO_DEBUG: never in a cluster. WHITENOISE_USE_FINDERS: collectstatic ran in the
+       image, serve STATIC_ROOT only. CELERY_TASK_ALWAYS_EAGER: tasks go through Redis,
+       never run inside a web request. HOME: the root file system is read-only. */ -}}
+{{- with $c.defaultFromEmail }}
+{{- $_ := set $data "DEFAULT_FROM_EMAIL" . }}
 {{- end }}
-DJANGO_DEBUG: "false"
-# collectstatic ran in the image: serve from STATIC_ROOT only.
-WHITENOISE_USE_FINDERS: "false"
-# Celery needs Redis in a cluster: never run tasks eagerly inside web requests.
-CELERY_TASK_ALWAYS_EAGER: "false"
-# The root file system is read-only.
-HOME: /tmp
-{{- range $key, $value := .Values.config.extra }}
-{{ $key }}: {{ $value | toString | quote }}
+{{- $data = mergeOverwrite $data ($c.extra | default dict) }}
+{{- range $key, $value := $data }}
+{{ $key }}: {{ (kindIs "invalid" $value) | ternary "" $value | toString | quote }}
 {{- end }}
 {{- end }}
 
 {{/* Secret data (base64). DJANGO_SECRET_KEY, DATABASE_URL and REDIS_URL are required:
      without DATABASE_URL the settings try to start an embedded PostgreSQL, without
-     REDIS_URL Celery runs tasks eagerly and beat publishes to nowhere. */}}
+     REDIS_URL Celery runs tasks eagerly and beat publishes to nowhere. Optional keys are
+     left out when empty (so a workload identity can supply AWS credentials). */}}
 {{- define "fenxiao.secretData" -}}
 {{- $s := .Values.secret -}}
-DJANGO_SECRET_KEY: {{ required "secret.djangoSecretKey is required (or set secret.existingSecret)" $s.djangoSecretKey | b64enc | quote }}
-DATABASE_URL: {{ required "secret.databaseUrl is required (or set secret.existingSecret)" $s.databaseUrl | b64enc | quote }}
-REDIS_URL: {{ required "secret.redisUrl is required (or set secret.existingSecret)" $s.redisUrl | b64enc | quote }}
-{{- with $s.awsAccessKeyId }}
-AWS_ACCESS_KEY_ID: {{ . | b64enc | quote }}
+{{- $data := dict
+  "DJANGO_SECRET_KEY" (required "secret.djangoSecretKey is required (or set secret.existingSecret)" $s.djangoSecretKey)
+  "DATABASE_URL" (required "secret.databaseUrl is required (or set secret.existingSecret)" $s.databaseUrl)
+  "REDIS_URL" (required "secret.redisUrl is required (or set secret.existingSecret)" $s.redisUrl)
+-}}
+{{- $optional := dict
+  "AWS_ACCESS_KEY_ID" $s.awsAccessKeyId
+  "AWS_SECRET_ACCESS_KEY" $s.awsSecretAccessKey
+  "STRIPE_SECRET_KEY" $s.stripeSecretKey
+  "STRIPE_PUBLISHABLE_KEY" $s.stripePublishableKey
+  "STRIPE_WEBHOOK_SECRET" $s.stripeWebhookSecret
+-}}
+{{- range $key, $value := $optional }}
+{{- if $value }}
+{{- $_ := set $data $key $value }}
 {{- end }}
-{{- with $s.awsSecretAccessKey }}
-AWS_SECRET_ACCESS_KEY: {{ . | b64enc | quote }}
 {{- end }}
-{{- with $s.stripeSecretKey }}
-STRIPE_SECRET_KEY: {{ . | b64enc | quote }}
-{{- end }}
-{{- with $s.stripePublishableKey }}
-STRIPE_PUBLISHABLE_KEY: {{ . | b64enc | quote }}
-{{- end }}
-{{- with $s.stripeWebhookSecret }}
-STRIPE_WEBHOOK_SECRET: {{ . | b64enc | quote }}
-{{- end }}
-{{- range $key, $value := $s.extra }}
+{{- $data = mergeOverwrite $data ($s.extra | default dict) }}
+{{- range $key, $value := $data }}
 {{ $key }}: {{ $value | toString | b64enc | quote }}
 {{- end }}
 {{- end }}
