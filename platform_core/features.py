@@ -16,6 +16,7 @@ from typing import Any, Literal
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import schema_context
 
@@ -84,7 +85,11 @@ class FeatureError(PermissionDenied):
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"code": self.code, "feature": self.key, "detail": str(self.message)}
         if self.upgrade_tier:
-            data["upgrade"] = {"tier": self.upgrade_tier, "url": "/console/billing/"}
+            data["upgrade"] = {
+                "tier": self.upgrade_tier,
+                "tier_label": str(dict(TIER_CHOICES)[self.upgrade_tier]),
+                "url": "/console/billing/",
+            }
         return data
 
 
@@ -116,14 +121,16 @@ def validate_override(key: str, value: Any) -> Any:
     feature = _feature(key)
     if feature.kind == "flag":
         if not isinstance(value, bool):
-            raise ValueError(f"{key} takes true or false")
+            raise ValueError(gettext("%(key)s takes true or false.") % {"key": key})
         return value
     if value is None and feature.kind == "limit":
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key} takes a whole number ≥ 0" + (" or null" if feature.kind == "limit" else ""))
+        if feature.kind == "limit":
+            raise ValueError(gettext("%(key)s takes a whole number ≥ 0, or null for unlimited.") % {"key": key})
+        raise ValueError(gettext("%(key)s takes a whole number ≥ 0.") % {"key": key})
     if feature.maximum is not None and value > feature.maximum:
-        raise ValueError(f"{key} can never exceed {feature.maximum}")
+        raise ValueError(gettext("%(key)s can never exceed %(max)s.") % {"key": key, "max": feature.maximum})
     return value
 
 

@@ -16,9 +16,11 @@ class FeatureOverride(models.Model):
     # bool for a feature, int for a limit (null = unlimited)
     value = models.JSONField(_("value"), null=True)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("feature override")
+        verbose_name_plural = _("feature overrides")
         constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="feature_override_uniq")]
 
     def __str__(self) -> str:
@@ -29,8 +31,8 @@ class OperatorAuditEntry(models.Model):
     """Append-only: who did what to which shop, when, with the state before and after."""
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    actor_email = models.CharField(max_length=254)
-    action = models.CharField(max_length=64)
+    actor_email = models.CharField(_("operator"), max_length=254)
+    action = models.CharField(_("action"), max_length=64)
     tenant = models.ForeignKey(
         settings.TENANT_MODEL,
         on_delete=models.SET_NULL,
@@ -38,14 +40,15 @@ class OperatorAuditEntry(models.Model):
         blank=True,
         related_name="audit_entries",
     )
-    before = models.JSONField(default=dict)
-    after = models.JSONField(default=dict)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    before = models.JSONField(_("before"), default=dict)
+    after = models.JSONField(_("after"), default=dict)
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "operator audit entries"
+        verbose_name = _("operator audit entry")
+        verbose_name_plural = _("operator audit log")
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action}"

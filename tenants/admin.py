@@ -17,9 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from platform_core.audit import record_operator_action
-from platform_core.features import REGISTRY, effective_features
+from platform_core.features import REGISTRY, TIER_CHOICES, effective_features
 from platform_core.operator import metrics_providers, operator_site
 from tenants import services
 from tenants.models import Domain, PooledSchema, Tenant
@@ -44,17 +45,27 @@ class DomainInline(admin.TabularInline):
 
 
 class StatusForm(forms.Form):
-    status = forms.ChoiceField(choices=Tenant.Status.choices)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    status = forms.ChoiceField(label=_("Status"), choices=Tenant.Status.choices)
+    reason = forms.CharField(
+        label=_("Reason (shown to the merchant)"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+
+
+def _feature_choices() -> list[tuple[str, str]]:
+    return [(key, f"{key} — {feature.label}") for key, feature in REGISTRY.items()]
 
 
 class OverrideForm(forms.Form):
-    key = forms.ChoiceField(choices=[(k, f"{k} — {f.label}") for k, f in REGISTRY.items()])
+    key = forms.ChoiceField(label=_("Feature"), choices=_feature_choices)
     value = forms.JSONField(
-        help_text=_("true/false for a feature, a number (or null = unlimited) for a limit"), required=False
+        label=_("Value"),
+        help_text=_("true/false for a feature, a number (or null = unlimited) for a limit"),
+        required=False,
     )
-    clear = forms.BooleanField(required=False, help_text=_("Remove the override and use the tier's value"))
-    reason = forms.CharField(required=False)
+    clear = forms.BooleanField(
+        label=_("Clear"), required=False, help_text=_("Remove the override and use the tier's value")
+    )
+    reason = forms.CharField(label=_("Reason"), required=False)
 
 
 def _human_size(num: int) -> str:
@@ -153,7 +164,7 @@ class TenantAdmin(admin.ModelAdmin):
                 messages.success(
                     request,
                     _("Status of %(shop)s is now %(status)s.")
-                    % {"shop": tenant.slug, "status": form.cleaned_data["status"]},
+                    % {"shop": tenant.slug, "status": Tenant.Status(form.cleaned_data["status"]).label},
                 )
                 return HttpResponseRedirect(reverse("operator:tenants_tenant_change", args=[pk]))
         return TemplateResponse(
@@ -211,7 +222,10 @@ class TenantAdmin(admin.ModelAdmin):
             else:
                 for tenant in queryset:
                     services.tenant_set_status(tenant, status, actor=request.user, reason=reason)
-                self.message_user(request, _("%(n)d shops updated.") % {"n": queryset.count()})
+                count = queryset.count()
+                self.message_user(
+                    request, ngettext("%(n)d shop updated.", "%(n)d shops updated.", count) % {"n": count}
+                )
                 return None
         return TemplateResponse(
             request,
@@ -220,6 +234,7 @@ class TenantAdmin(admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "queryset": queryset,
                 "status": status,
+                "status_label": Tenant.Status(status).label,
                 "action": request.POST.get("action"),
                 "opts": self.model._meta,
                 "title": _("Confirm"),
@@ -237,11 +252,12 @@ class TenantAdmin(admin.ModelAdmin):
 
 def _tenant_metrics() -> list[tuple[str, Any]]:
     shops = Tenant.objects.exclude(schema_name="public")
+    tiers = dict(TIER_CHOICES)
     rows: list[tuple[str, Any]] = [(str(_("Shops")), shops.count())]
     for row in shops.values("tier").annotate(n=Count("id")).order_by("tier"):
-        rows.append((f"{_('Tier')}: {row['tier']}", row["n"]))
+        rows.append((str(_("Tier: %(tier)s") % {"tier": tiers.get(row["tier"], row["tier"])}), row["n"]))
     for row in shops.values("status").annotate(n=Count("id")).order_by("status"):
-        rows.append((f"{_('Status')}: {row['status']}", row["n"]))
+        rows.append((str(_("Status: %(status)s") % {"status": Tenant.Status(row["status"]).label}), row["n"]))
     rows.append(
         (str(_("Ready schemas in the pool")), PooledSchema.objects.filter(fingerprint=expected_fingerprint()).count())
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django_tenants.middleware.main import TenantMainMiddleware
 
 # Paths a suspended or closed shop still serves: its console (billing lives there),
@@ -32,7 +33,9 @@ class ShopRoutingMiddleware(TenantMainMiddleware):
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:
         if request.path.startswith("/api/"):
-            return JsonResponse({"code": "unknown_host", "detail": f"No shop at {hostname}."}, status=404)
+            return JsonResponse(
+                {"code": "unknown_host", "detail": gettext("No shop at %(host)s.") % {"host": hostname}}, status=404
+            )
         return render(request, "platform_core/unknown_host.html", {"hostname": hostname}, status=404)
 
 
@@ -49,6 +52,6 @@ class ShopStatusMiddleware:
         status = 503 if tenant.status == "suspended" else 410
         if request.path.startswith("/api/"):
             return JsonResponse(
-                {"code": f"shop_{tenant.status}", "detail": "This shop is not open right now."}, status=status
+                {"code": f"shop_{tenant.status}", "detail": gettext("This shop is not open right now.")}, status=status
             )
         return render(request, "platform_core/shop_unavailable.html", {"shop": tenant}, status=status)

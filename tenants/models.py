@@ -7,6 +7,7 @@ from typing import Any
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_tenants.models import DomainMixin, TenantMixin
 
 from platform_core.features import TIER_CHOICES
@@ -14,7 +15,7 @@ from platform_core.features import TIER_CHOICES
 
 class Tenant(TenantMixin):
     class Status(models.TextChoices):
-        ACTIVE = "active", _("Active")
+        ACTIVE = "active", pgettext_lazy("shop status", "Open")
         SUSPENDED = "suspended", _("Suspended")
         CLOSED = "closed", _("Closed")
 
@@ -34,6 +35,8 @@ class Tenant(TenantMixin):
     auto_drop_schema = False
 
     class Meta:
+        verbose_name = _("shop")
+        verbose_name_plural = _("shops")
         constraints = [
             models.UniqueConstraint(Lower("slug"), name="tenant_slug_ci_uniq"),
             models.UniqueConstraint(
@@ -63,8 +66,12 @@ class Domain(DomainMixin):
         PLATFORM = "platform", _("Platform subdomain")
         CUSTOM = "custom", _("Custom domain")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PLATFORM)
-    verified = models.BooleanField(default=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.PLATFORM)
+    verified = models.BooleanField(_("verified"), default=True)
+
+    class Meta:
+        verbose_name = _("host")
+        verbose_name_plural = _("hosts")
 
 
 class SchemaTemplate(models.Model):

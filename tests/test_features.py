@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.template import Context, Template
 from django.test import RequestFactory
+from django.utils import translation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -147,7 +148,8 @@ def test_downgrade_check_lists_exactly_what_to_reduce(beta: Any) -> None:
     with in_shop(beta):
         for i in range(3):
             staff_services.staff_add(beta, email=f"s{i}@beta.test", name="", password=PASSWORD)
-    problems = features.limits_exceeded_for_tier(beta, "standard")
+    with translation.override("en"):
+        problems = features.limits_exceeded_for_tier(beta, "standard")
     assert problems == [{"feature": "staff_seats", "label": "Staff seats", "limit": 2, "used": 4, "reduce_by": 2}]
     assert features.limits_exceeded_for_tier(beta, "pro") == []
 

@@ -22,7 +22,7 @@ CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "re
 def s3_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{server._server.server_port}"  # type: ignore[attr-defined]
+    endpoint = f"http://127.0.0.1:{server._server.server_port}"  # type: ignore[union-attr]
     boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS).create_bucket(Bucket="fenxiao-media")
     yield endpoint
     server.stop()
