@@ -29,6 +29,7 @@ test: $(STAMP)
 	$(VENV)/bin/mypy .
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
+	bash scripts/ensure_browser.sh
 	$(VENV)/bin/pytest
 
 migrate: $(STAMP)

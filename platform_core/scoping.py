@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
+from django.views import View
 from django_tenants.utils import get_public_schema_name
 from rest_framework import viewsets
 from rest_framework.request import Request
@@ -57,3 +60,18 @@ class ShopViewSet(viewsets.GenericViewSet):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.shop = assert_in_shop(request._request)
         super().initial(request, *args, **kwargs)
+
+
+class ConsoleView(ShopScopedMixin, LoginRequiredMixin, UserPassesTestMixin, View):
+    """Base of every merchant console page: shop host, logged in, console access."""
+
+    owner_only = False
+
+    def test_func(self) -> bool:
+        user = self.request.user
+        if not (user.is_authenticated and user.is_staff):  # type: ignore[union-attr]
+            return False
+        return not self.owner_only or bool(user.is_owner)  # type: ignore[union-attr]
+
+    def render(self, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+        return render(self.request, template, {"shop": self.shop, **context}, status=status)

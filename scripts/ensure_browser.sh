@@ -11,7 +11,8 @@ PACKAGES=(chromium fonts-wqy-microhei)
 
 missing=()
 [ -x "$CHROMIUM" ] || missing+=(chromium)
-dpkg-query -W -f='${Status}' fonts-wqy-microhei 2>/dev/null | grep -q "install ok installed" || missing+=(fonts-wqy-microhei)
+font_status=$(dpkg-query -W -f='${Status}' fonts-wqy-microhei 2>/dev/null || true)
+[ "$font_status" = "install ok installed" ] || missing+=(fonts-wqy-microhei)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
@@ -30,14 +31,15 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-install() { apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"; }
+apt_install() { apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"; }
 
 # apt-get update only when the package lists don't know the packages (fresh machine),
 # or when installing from the lists we have fails (stale lists).
 candidates_known() {
-  local pkg
+  local pkg policy
   for pkg in "${PACKAGES[@]}"; do
-    apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]' || return 1
+    policy=$(apt-cache policy "$pkg" 2>/dev/null || true)
+    [[ "$policy" =~ Candidate:\ [^\(] ]] || return 1
   done
 }
 
@@ -45,8 +47,8 @@ echo "ensure_browser: installing ${PACKAGES[*]}" >&2
 if ! candidates_known; then
   apt-get update -qq
 fi
-if ! install; then
+if ! apt_install; then
   apt-get update -qq
-  install
+  apt_install
 fi
 [ -x "$CHROMIUM" ] || { echo "ensure_browser: $CHROMIUM still missing after install" >&2; exit 1; }

@@ -151,3 +151,9 @@ def test_shop_default_language_applies_unless_the_visitor_chose(alpha: Any, beta
     chosen = shop_client(alpha)
     chosen.cookies["django_language"] = "en"
     assert chosen.get("/console/login/")["Content-Language"] == "en"
+
+
+def test_static_assets_answer_on_unknown_hosts_too() -> None:
+    response = Client(HTTP_HOST="nosuchshop.localhost").get("/static/fenxiao/base.css")
+    assert response.status_code == 200
+    assert b"--brand" in b"".join(response.streaming_content)  # type: ignore[attr-defined]

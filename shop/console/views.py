@@ -7,18 +7,16 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
-from django.views import View
 
 from platform_core.features import LimitReached, effective_features, feature_value
 from platform_core.ratelimit import rate_limit
-from platform_core.scoping import ShopScopedMixin
+from platform_core.scoping import ConsoleView, ShopScopedMixin
 from shop import staff as staff_services
 
 
@@ -33,21 +31,6 @@ class ConsoleLogin(ShopScopedMixin, auth_views.LoginView):
 
 class ConsoleLogout(ShopScopedMixin, auth_views.LogoutView):  # type: ignore[misc]
     next_page = "console:login"
-
-
-class ConsoleView(ShopScopedMixin, LoginRequiredMixin, UserPassesTestMixin, View):
-    """Base of every merchant console page: shop host, logged in, console access."""
-
-    owner_only = False
-
-    def test_func(self) -> bool:
-        user = self.request.user
-        if not (user.is_authenticated and user.is_staff):  # type: ignore[union-attr]
-            return False
-        return not self.owner_only or bool(user.is_owner)  # type: ignore[union-attr]
-
-    def render(self, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-        return render(self.request, template, {"shop": self.shop, **context}, status=status)
 
 
 class ConsoleHome(ConsoleView):
