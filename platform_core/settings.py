@@ -95,6 +95,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "billing.context_processors.billing_banner",
             ],
         },
     }
@@ -145,6 +146,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "refill-schema-pool": {"task": "tenants.refill_schema_pool", "schedule": 60.0},
+    "billing-dunning": {"task": "billing.run_dunning", "schedule": 900.0},
 }
 
 # --- shops --------------------------------------------------------------------------
@@ -202,6 +204,31 @@ STORAGES = {
         else "platform_core.storage.ShopFileSystemStorage"
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- billing (the platform charging shops) ------------------------------------------
+# No STRIPE_SECRET_KEY: the operator-managed offline provider (operators record payments).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")  # localstripe in tests
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="cny")
+BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
+BILLING_PLANS = {
+    key: {
+        "tier": tier,
+        "interval": interval,
+        "amount": env.int(f"BILLING_{key.upper()}_AMOUNT", default=amount),
+        "stripe_id": env.str(f"STRIPE_PLAN_{key.upper()}", default=f"fenxiao-{key.replace('_', '-')}"),
+    }
+    for key, tier, interval, amount in (
+        ("standard_monthly", "standard", "month", 9_900),
+        ("standard_yearly", "standard", "year", 99_000),
+        ("pro_monthly", "pro", "month", 39_900),
+        ("pro_yearly", "pro", "year", 399_000),
+    )
 }
 
 # --- API ----------------------------------------------------------------------------

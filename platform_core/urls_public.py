@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.views import StripeWebhookView
 from platform_core.operator import operator_site
 from tenants.views import SignupAPI, SignupPage
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("", SignupPage.as_view(), name="home"),
     path("signup/", SignupPage.as_view(), name="signup"),
     path("api/v1/signup/", SignupAPI.as_view(), name="api-signup"),
+    path("billing/stripe/webhook/", StripeWebhookView.as_view(), name="stripe-webhook"),
     path("operator/", operator_site.urls),
     path("admin/", RedirectView.as_view(url="/operator/", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),

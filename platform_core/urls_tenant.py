@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from billing.views import BillingAPI
 from shop.console import api as console_api
 from shop.storefront.views import StorefrontHome
 
@@ -12,10 +13,12 @@ router.register("console/staff", console_api.StaffViewSet, basename="console-sta
 
 urlpatterns = [
     path("", StorefrontHome.as_view(), name="storefront-home"),
+    path("console/billing/", include("billing.urls")),
     path("console/", include("shop.console.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/console/token/", console_api.ConsoleTokenAPI.as_view(), name="api-console-token"),
     path("api/v1/console/shop/", console_api.ShopInfoAPI.as_view(), name="api-console-shop"),
+    path("api/v1/console/billing/", BillingAPI.as_view(), name="api-console-billing"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(urlconf=__name__), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -24,6 +24,9 @@ class Tenant(TenantMixin):
     tier = models.CharField(_("tier"), max_length=16, choices=TIER_CHOICES, default="standard")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(_("status reason"), max_length=255, blank=True)
+    # Who set the current non-active status: an operator, or billing (unpaid). Billing only
+    # ever lifts a suspension it imposed itself.
+    status_by = models.CharField(_("status set by"), max_length=16, blank=True)
     owner_email = models.EmailField(_("owner email"), blank=True)
     locale = models.CharField(_("locale"), max_length=10, default="zh-hans")
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
@@ -58,7 +61,13 @@ class Tenant(TenantMixin):
         return self.status == self.Status.SUSPENDED
 
     def snapshot(self) -> dict[str, Any]:
-        return {"name": self.name, "tier": self.tier, "status": self.status, "status_reason": self.status_reason}
+        return {
+            "name": self.name,
+            "tier": self.tier,
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "status_by": self.status_by,
+        }
 
 
 class Domain(DomainMixin):

@@ -130,7 +130,9 @@ def _locked(tenant: Tenant) -> Tenant:
     return Tenant.objects.select_for_update().get(pk=tenant.pk)
 
 
-def tenant_set_status(tenant: Tenant, status: str, *, actor: Any, reason: str) -> Tenant:
+def tenant_set_status(tenant: Tenant, status: str, *, actor: Any, reason: str, by: str = "operator") -> Tenant:
+    """Change a shop's status. ``by`` says who imposes it ("operator" or "billing"); billing
+    passes ``only_if_by`` through ``tenant_lift_billing_suspension`` to lift only its own."""
     if status not in Tenant.Status.values:
         raise ValidationError({"status": _("Unknown status.")})
     if status != Tenant.Status.ACTIVE and not reason.strip():
@@ -142,7 +144,8 @@ def tenant_set_status(tenant: Tenant, status: str, *, actor: Any, reason: str) -
             return locked
         locked.status = status
         locked.status_reason = reason.strip() if status != Tenant.Status.ACTIVE else ""
-        locked.save(update_fields=["status", "status_reason"])
+        locked.status_by = by if status != Tenant.Status.ACTIVE else ""
+        locked.save(update_fields=["status", "status_reason", "status_by"])
         action = {"active": "shop.resume", "suspended": "shop.suspend", "closed": "shop.close"}[status]
         record_operator_action(actor, action, locked, before, locked.snapshot(), reason)
     log.info("shop %s status %s -> %s", locked.slug, before["status"], status)
@@ -155,6 +158,16 @@ def tenant_suspend(tenant: Tenant, *, actor: Any, reason: str) -> Tenant:
 
 def tenant_resume(tenant: Tenant, *, actor: Any, reason: str = "") -> Tenant:
     return tenant_set_status(tenant, Tenant.Status.ACTIVE, actor=actor, reason=reason)
+
+
+def tenant_lift_billing_suspension(tenant: Tenant, *, reason: str) -> bool:
+    """Reopen a shop that billing suspended (never one an operator suspended or closed)."""
+    with transaction.atomic():
+        locked = _locked(tenant)
+        if locked.status != Tenant.Status.SUSPENDED or locked.status_by != "billing":
+            return False
+        tenant_set_status(locked, Tenant.Status.ACTIVE, actor=None, reason=reason)
+    return True
 
 
 def tenant_change_tier(tenant: Tenant, tier: str, *, actor: Any, reason: str = "") -> Tenant:

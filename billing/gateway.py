@@ -1,0 +1,52 @@
+"""The one place that talks to Stripe. Tests point it at localstripe (``STRIPE_API_BASE``)
+or swap the SDK's HTTP client (``set_http_client``) to assert the exact requests sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+_http_client: Any = None
+_client: stripe.StripeClient | None = None
+_client_key: tuple[str, str, int] | None = None
+
+
+def stripe_enabled() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+def set_http_client(http_client: Any) -> None:
+    """Use another SDK HTTP client (tests); None restores the default."""
+    global _http_client, _client
+    _http_client = http_client
+    _client = None
+
+
+def client() -> stripe.StripeClient:
+    global _client, _client_key
+    key = (settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, id(_http_client))
+    if _client is None or _client_key != key:
+        _client = stripe.StripeClient(
+            settings.STRIPE_SECRET_KEY,
+            base_addresses={"api": settings.STRIPE_API_BASE},
+            max_network_retries=2,
+            http_client=_http_client,
+        )
+        _client_key = key
+    return _client
+
+
+def v1() -> Any:
+    return client().v1
+
+
+def construct_event(payload: bytes, signature: str) -> Any:
+    """Verify the signature against the raw body; raises ValueError or SignatureVerificationError."""
+    return stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+
+
+StripeError = stripe.StripeError
+SignatureVerificationError = stripe.SignatureVerificationError
+CardError = stripe.CardError

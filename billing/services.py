@@ -1,0 +1,649 @@
+"""Billing: every write, each in one transaction with the account row locked.
+
+A shop's tier follows what it pays for. Stripe is the source of truth for subscriptions:
+webhooks are recorded once by event id and processed by a task that re-reads the
+subscription and invoice from Stripe, so duplicates and out-of-order delivery converge
+on Stripe's current state. Non-payment leads to ``past_due``, then after the grace period
+to a suspension by billing (storefront closed, console open); paying lifts it at once.
+Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from billing import gateway
+from billing.models import BillingAccount, Invoice, StripeEvent
+from billing.plans import Plan, plan, plan_for_stripe_id, plans
+from platform_core.audit import record_operator_action
+from platform_core.features import TIERS, limits_exceeded_for_tier
+from platform_core.tasks import publish_on_commit
+from tenants.models import Tenant
+from tenants.services import tenant_change_tier, tenant_lift_billing_suspension, tenant_set_status
+
+log = logging.getLogger(__name__)
+ACCESS_STATUSES = {"trialing", "active"}
+OVERDUE_STATUSES = {"past_due", "unpaid", "incomplete", "incomplete_expired", "canceled"}
+CUSTOM_PLAN_KEY = "custom"
+
+
+class BillingError(Exception):
+    """A refusal the merchant should read (card declined, plan not allowed, …)."""
+
+    def __init__(self, message: str, *, code: str = "billing_error", details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details = details
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+# --- accounts and plans ---------------------------------------------------------------
+def account_for(tenant: Tenant) -> BillingAccount:
+    """The shop's billing account, created on first use with the platform's free trial."""
+    account = BillingAccount.objects.filter(tenant=tenant).first()
+    if account is not None:
+        return account
+    default_plan = f"{tenant.tier}_monthly" if plan(f"{tenant.tier}_monthly") else ""
+    account, _created = BillingAccount.objects.get_or_create(
+        tenant=tenant,
+        defaults={
+            "provider": BillingAccount.Provider.STRIPE if gateway.stripe_enabled() else BillingAccount.Provider.OFFLINE,
+            "status": BillingAccount.Status.TRIAL,
+            "plan_key": default_plan,
+            "trial_ends_at": tenant.created_at + timedelta(days=settings.BILLING_TRIAL_DAYS),
+        },
+    )
+    return account
+
+
+def _locked(account: BillingAccount) -> BillingAccount:
+    return BillingAccount.objects.select_for_update().select_related("tenant").get(pk=account.pk)
+
+
+def custom_plan(account: BillingAccount) -> Plan | None:
+    if not account.custom_monthly_amount:
+        return None
+    return Plan(
+        key=CUSTOM_PLAN_KEY,
+        tier="custom",
+        interval="month",
+        amount=account.custom_monthly_amount,
+        stripe_id=f"fenxiao-custom-{account.tenant.slug}",
+    )
+
+
+def available_plans(account: BillingAccount) -> list[Plan]:
+    found = list(plans().values())
+    quoted = custom_plan(account)
+    if quoted:
+        found.append(quoted)
+    return found
+
+
+def resolve_plan(account: BillingAccount, key: str) -> Plan:
+    found = custom_plan(account) if key == CUSTOM_PLAN_KEY else plan(key)
+    if found is None:
+        raise BillingError(_("Unknown plan."), code="unknown_plan")
+    return found
+
+
+def _plan_of_stripe_id(account: BillingAccount, stripe_id: str) -> Plan | None:
+    quoted = custom_plan(account)
+    if quoted and quoted.stripe_id == stripe_id:
+        return quoted
+    return plan_for_stripe_id(stripe_id)
+
+
+def check_plan_allowed(account: BillingAccount, target: Plan) -> None:
+    """Refuse a move to a tier whose limits the shop already exceeds, listing what to reduce."""
+    problems = limits_exceeded_for_tier(account.tenant, target.tier)
+    if problems:
+        lines = [
+            _("%(label)s: %(used)s used, the %(tier)s plan allows %(limit)s — remove %(reduce)s first.")
+            % {
+                "label": p["label"],
+                "used": p["used"],
+                "tier": target.tier,
+                "limit": p["limit"],
+                "reduce": p["reduce_by"],
+            }
+            for p in problems
+        ]
+        raise BillingError(" ".join(lines), code="limits_exceeded", details=problems)
+
+
+def has_access(account: BillingAccount, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    if account.status == BillingAccount.Status.TRIAL:
+        return bool(account.trial_ends_at and account.trial_ends_at > now)
+    if account.provider == BillingAccount.Provider.OFFLINE and account.status == BillingAccount.Status.ACTIVE:
+        return bool(account.current_period_end and account.current_period_end > now)
+    return account.status in ACCESS_STATUSES
+
+
+def _apply_plan_tier(account: BillingAccount, reason: str) -> None:
+    target = resolve_plan(account, account.plan_key).tier if account.plan_key else None
+    if target and target in TIERS and account.tenant.tier != target:
+        account.tenant = tenant_change_tier(account.tenant, target, actor=None, reason=reason)
+
+
+def _set_overdue(account: BillingAccount, since: datetime) -> None:
+    if account.past_due_since is None:
+        account.past_due_since = since
+
+
+def _settle(account: BillingAccount, reason: str) -> None:
+    """Paid up: clear the dunning clock and lift a suspension billing imposed."""
+    account.past_due_since = None
+    tenant_lift_billing_suspension(account.tenant, reason=reason)
+
+
+# --- emails -------------------------------------------------------------------------
+def notify_merchant(account: BillingAccount, subject: str, body: str) -> None:
+    tenant = account.tenant
+    if not tenant.owner_email:
+        return
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [tenant.owner_email], fail_silently=True)
+
+
+def _email(account: BillingAccount, kind: str, **params: Any) -> None:
+    with translation.override(account.tenant.locale or settings.LANGUAGE_CODE):
+        name = account.tenant.name
+        texts = {
+            "payment_failed": (
+                _("Payment failed for %(shop)s") % {"shop": name},
+                _(
+                    "We could not charge your card for %(shop)s. Update your payment method in the merchant "
+                    "console within %(days)s days to keep your shop open."
+                )
+                % {"shop": name, "days": settings.BILLING_GRACE_DAYS},
+            ),
+            "receipt": (
+                _("Receipt for %(shop)s") % {"shop": name},
+                _("Thank you: we received %(amount)s for %(shop)s.")
+                % {"amount": params.get("amount", ""), "shop": name},
+            ),
+            "trial_ending": (
+                _("Your trial of %(shop)s ends soon") % {"shop": name},
+                _("Your free trial ends on %(date)s. Choose a plan in the merchant console to keep selling.")
+                % {"date": params.get("date", "")},
+            ),
+            "suspended": (
+                _("%(shop)s is suspended for non-payment") % {"shop": name},
+                _(
+                    "Your storefront is closed until the overdue payment is made. Nothing has been deleted: pay in "
+                    "the merchant console and your shop reopens at once."
+                ),
+            ),
+        }
+        subject, body = texts[kind]
+    notify_merchant(account, subject, body)
+
+
+def money(amount: int, currency: str | None = None) -> str:
+    currency = (currency or settings.BILLING_CURRENCY).upper()
+    symbol = {"CNY": "¥", "USD": "$", "EUR": "€"}.get(currency, currency + " ")
+    return f"{symbol}{amount // 100:,}.{amount % 100:02d}"
+
+
+# --- Stripe: customers, cards, subscriptions ------------------------------------------
+def _ensure_customer(account: BillingAccount) -> str:
+    if account.stripe_customer_id:
+        return account.stripe_customer_id
+    tenant = account.tenant
+    customer = gateway.v1().customers.create(
+        params={
+            "email": tenant.owner_email,
+            "name": tenant.name,
+            "metadata": {"tenant_id": str(tenant.pk), "slug": tenant.slug},
+        },
+        options={"idempotency_key": f"fenxiao-customer-{tenant.pk}"},
+    )
+    BillingAccount.objects.filter(pk=account.pk).update(stripe_customer_id=customer.id)
+    account.stripe_customer_id = customer.id
+    return str(customer.id)
+
+
+def start_card_setup(account: BillingAccount) -> str:
+    """A SetupIntent for the card form (Stripe Elements); returns its client secret."""
+    customer = _ensure_customer(account)
+    intent = gateway.v1().setup_intents.create(
+        params={"customer": customer, "usage": "off_session", "payment_method_types": ["card"]}
+    )
+    return str(intent.client_secret)
+
+
+def _use_payment_method(account: BillingAccount, payment_method_id: str) -> None:
+    v1 = gateway.v1()
+    method = v1.payment_methods.retrieve(payment_method_id)
+    if method.get("customer") != account.stripe_customer_id:
+        v1.payment_methods.attach(payment_method_id, params={"customer": account.stripe_customer_id})
+    v1.customers.update(
+        account.stripe_customer_id, params={"invoice_settings": {"default_payment_method": payment_method_id}}
+    )
+    card = method.get("card") or {}
+    account.card_brand = str(card.get("brand") or "")[:20]
+    account.card_last4 = str(card.get("last4") or "")[:4]
+
+
+def _ensure_stripe_plan(account: BillingAccount, target: Plan) -> None:
+    if target.key != CUSTOM_PLAN_KEY:
+        return
+    v1 = gateway.v1()
+    try:
+        v1.plans.retrieve(target.stripe_id)
+    except gateway.StripeError:
+        v1.plans.create(
+            params={
+                "id": target.stripe_id,
+                "amount": target.amount,
+                "currency": settings.BILLING_CURRENCY,
+                "interval": "month",
+                "product": {"name": f"Fenxiao custom — {account.tenant.name}"},
+            }
+        )
+
+
+def subscribe(tenant: Tenant, plan_key: str, payment_method_id: str) -> BillingAccount:
+    account = account_for(tenant)
+    target = resolve_plan(account, plan_key)
+    if account.stripe_subscription_id and account.status not in ("canceled", "incomplete_expired"):
+        raise BillingError(_("You already have a subscription; change its plan instead."), code="already_subscribed")
+    check_plan_allowed(account, target)
+    _ensure_customer(account)
+    _ensure_stripe_plan(account, target)
+    try:
+        _use_payment_method(account, payment_method_id)
+        params: dict[str, Any] = {
+            "customer": account.stripe_customer_id,
+            "items": [{"plan": target.stripe_id}],
+            "metadata": {"tenant_id": str(tenant.pk), "plan_key": target.key},
+        }
+        if account.trial_ends_at and account.trial_ends_at > timezone.now() + timedelta(hours=1):
+            params["trial_end"] = int(account.trial_ends_at.timestamp())
+        subscription = gateway.v1().subscriptions.create(
+            params=params, options={"idempotency_key": f"fenxiao-sub-{account.pk}-{target.key}-{payment_method_id}"}
+        )
+    except gateway.CardError as exc:
+        raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
+    with transaction.atomic():
+        locked = _locked(account)
+        locked.card_brand, locked.card_last4 = account.card_brand, account.card_last4
+        locked.provider = BillingAccount.Provider.STRIPE
+        locked.plan_key = target.key
+        _sync_subscription(locked, subscription)
+        locked.save()
+    return locked
+
+
+def change_plan(tenant: Tenant, plan_key: str) -> BillingAccount:
+    """Upgrade or downgrade, prorated by Stripe; refused when the shop exceeds the target's limits."""
+    account = account_for(tenant)
+    target = resolve_plan(account, plan_key)
+    if target.key == account.plan_key:
+        return account
+    check_plan_allowed(account, target)
+    if account.provider == BillingAccount.Provider.OFFLINE or not account.stripe_subscription_id:
+        if account.provider == BillingAccount.Provider.STRIPE and not has_access(account):
+            raise BillingError(_("Subscribe first."), code="no_subscription")
+        with transaction.atomic():
+            locked = _locked(account)
+            locked.plan_key = target.key
+            _apply_plan_tier(locked, f"plan changed to {target.key}")
+            locked.save()
+        return locked
+    _ensure_stripe_plan(account, target)
+    try:
+        gateway.v1().subscription_items.update(
+            account.stripe_subscription_item_id,
+            params={"plan": target.stripe_id, "proration_behavior": "create_prorations"},
+        )
+    except gateway.CardError as exc:
+        raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
+    subscription = gateway.v1().subscriptions.retrieve(account.stripe_subscription_id)
+    with transaction.atomic():
+        locked = _locked(account)
+        locked.plan_key = target.key
+        _sync_subscription(locked, subscription)
+        locked.save()
+    return locked
+
+
+def set_cancel_at_period_end(tenant: Tenant, cancel: bool) -> BillingAccount:
+    account = account_for(tenant)
+    if not account.stripe_subscription_id:
+        raise BillingError(_("There is no subscription to cancel."), code="no_subscription")
+    subscription = gateway.v1().subscriptions.update(
+        account.stripe_subscription_id, params={"cancel_at_period_end": cancel}
+    )
+    with transaction.atomic():
+        locked = _locked(account)
+        _sync_subscription(locked, subscription)
+        locked.save()
+    return locked
+
+
+def update_payment_method(tenant: Tenant, payment_method_id: str) -> BillingAccount:
+    """Use a new card from now on, and retry what is overdue with it."""
+    account = account_for(tenant)
+    _ensure_customer(account)
+    _use_payment_method(account, payment_method_id)
+    v1 = gateway.v1()
+    if account.stripe_subscription_id:
+        v1.subscriptions.update(account.stripe_subscription_id, params={"default_payment_method": payment_method_id})
+        for invoice in v1.invoices.list(params={"customer": account.stripe_customer_id, "status": "open"}).data:
+            try:
+                paid = v1.invoices.pay(invoice.id)
+            except gateway.CardError as exc:
+                raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
+            record_invoice(account, paid)
+    with transaction.atomic():
+        locked = _locked(account)
+        locked.card_brand, locked.card_last4 = account.card_brand, account.card_last4
+        if locked.stripe_subscription_id:
+            _sync_subscription(locked, v1.subscriptions.retrieve(locked.stripe_subscription_id))
+        locked.save()
+    return locked
+
+
+def portal_url(tenant: Tenant, return_url: str) -> str:
+    account = account_for(tenant)
+    customer = _ensure_customer(account)
+    session = gateway.v1().billing_portal.sessions.create(params={"customer": customer, "return_url": return_url})
+    return str(session.url)
+
+
+def checkout_url(tenant: Tenant, plan_key: str, success_url: str, cancel_url: str) -> str:
+    """Subscribe through Stripe Checkout instead of the embedded card form."""
+    account = account_for(tenant)
+    target = resolve_plan(account, plan_key)
+    check_plan_allowed(account, target)
+    customer = _ensure_customer(account)
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "customer": customer,
+        "client_reference_id": str(tenant.pk),
+        "line_items": [{"price": target.stripe_id, "quantity": 1}],
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "metadata": {"tenant_id": str(tenant.pk), "plan_key": target.key},
+    }
+    if account.trial_ends_at and account.trial_ends_at > timezone.now() + timedelta(hours=1):
+        params["subscription_data"] = {"trial_end": int(account.trial_ends_at.timestamp())}
+    session = gateway.v1().checkout.sessions.create(params=params)
+    return str(session.url)
+
+
+def _sync_subscription(account: BillingAccount, subscription: Any) -> None:
+    """Copy Stripe's current state of the subscription onto the (locked) account."""
+    now = timezone.now()
+    account.stripe_subscription_id = subscription.id
+    status = str(subscription.status)
+    if status in BillingAccount.Status.values:
+        account.status = status
+    items = subscription["items"].data if subscription.get("items") else []
+    if items:
+        item = items[0]
+        account.stripe_subscription_item_id = item.id
+        stripe_plan = item.get("plan") or item.get("price")
+        found = _plan_of_stripe_id(account, stripe_plan.id) if stripe_plan else None
+        if found:
+            account.plan_key = found.key
+        period_end = item.get("current_period_end") or subscription.get("current_period_end")
+        account.current_period_end = _ts(period_end) or account.current_period_end
+    account.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
+    trial_end = _ts(subscription.get("trial_end"))
+    if trial_end and trial_end > now:
+        account.trial_ends_at = trial_end
+    if status in ACCESS_STATUSES:
+        _settle(account, reason="billing: subscription active")
+        _apply_plan_tier(account, f"billing: {account.plan_key}")
+    elif status in OVERDUE_STATUSES:
+        _set_overdue(account, now)
+        if status != "canceled":
+            _apply_plan_tier(account, f"billing: {account.plan_key}")
+
+
+def record_invoice(account: BillingAccount, invoice: Any) -> Invoice:
+    status = str(invoice.status)
+    lines = invoice.get("lines")
+    period = lines.data[0].get("period") if lines and lines.data else None
+    values = {
+        "account": account,
+        "provider": BillingAccount.Provider.STRIPE,
+        "number": invoice.get("number") or "",
+        "status": status if status in Invoice.Status.values else Invoice.Status.OPEN,
+        "currency": str(invoice.get("currency") or settings.BILLING_CURRENCY)[:3],
+        "amount_due": int(invoice.get("amount_due") or 0),
+        "amount_paid": int(invoice.get("amount_paid") or 0),
+        "hosted_invoice_url": invoice.get("hosted_invoice_url") or "",
+        "invoice_pdf": invoice.get("invoice_pdf") or "",
+        "period_start": _ts(period.get("start")) if period else None,
+        "period_end": _ts(period.get("end")) if period else None,
+    }
+    record, _created = Invoice.objects.update_or_create(external_id=invoice.id, defaults=values)
+    if status == "paid" and record.paid_at is None:
+        record.paid_at = timezone.now()
+        record.save(update_fields=["paid_at"])
+    return record
+
+
+# --- webhooks ---------------------------------------------------------------------------
+def webhook_receive(payload: bytes, signature: str) -> tuple[StripeEvent | None, bool]:
+    """Verify and record an event (once per id). Returns (event, is_new); raises on a bad
+    signature. Processing happens in a task published after the record commits."""
+    event = gateway.construct_event(payload, signature)
+    with transaction.atomic():
+        record, created = StripeEvent.objects.get_or_create(
+            event_id=event["id"], defaults={"type": event["type"], "payload": event.to_dict()}
+        )
+        if created:
+            from billing.tasks import process_stripe_event
+
+            publish_on_commit(process_stripe_event, record.event_id)
+    return record, created
+
+
+def _account_of(data: dict[str, Any]) -> BillingAccount | None:
+    customer = data.get("customer")
+    if customer:
+        found = BillingAccount.objects.filter(stripe_customer_id=customer).first()
+        if found:
+            return found
+    tenant_id = data.get("client_reference_id") or (data.get("metadata") or {}).get("tenant_id")
+    if tenant_id and str(tenant_id).isdigit():
+        tenant = Tenant.objects.filter(pk=int(tenant_id)).exclude(schema_name="public").first()
+        if tenant:
+            account = account_for(tenant)
+            if customer and not account.stripe_customer_id:
+                BillingAccount.objects.filter(pk=account.pk).update(stripe_customer_id=customer)
+                account.stripe_customer_id = customer
+            return account
+    return None
+
+
+def process_event(event_id: str) -> str:
+    """Apply one recorded event exactly once: the effect and ``processed_at`` commit together."""
+    with transaction.atomic():
+        record = StripeEvent.objects.select_for_update().get(event_id=event_id)
+        if record.processed_at is not None:
+            return "already processed"
+        outcome = _handle(record.type, record.payload.get("data", {}).get("object", {}))
+        record.processed_at = timezone.now()
+        record.outcome = outcome[:255]
+        record.save(update_fields=["processed_at", "outcome"])
+    return outcome
+
+
+def _handle(kind: str, data: dict[str, Any]) -> str:
+    account = _account_of(data)
+    if account is None:
+        return "ignored: no shop for this customer"
+    account = _locked(account)
+    v1 = gateway.v1()
+    if kind == "checkout.session.completed":
+        subscription_id = data.get("subscription")
+        if subscription_id:
+            metadata = data.get("metadata") or {}
+            if metadata.get("plan_key"):
+                account.plan_key = metadata["plan_key"]
+            _sync_subscription(account, v1.subscriptions.retrieve(subscription_id))
+        account.save()
+        return "checkout linked"
+    if kind.startswith("customer.subscription."):
+        if kind == "customer.subscription.trial_will_end":
+            _email(account, "trial_ending", date=_ts(data.get("trial_end")))
+            return "trial ending notice sent"
+        try:
+            subscription = v1.subscriptions.retrieve(data["id"])
+        except gateway.StripeError:
+            subscription = None
+        if subscription is None or (
+            account.stripe_subscription_id
+            and subscription.id != account.stripe_subscription_id
+            and kind != "customer.subscription.created"
+        ):
+            return "ignored: not the shop's current subscription"
+        _sync_subscription(account, subscription)
+        account.save()
+        return f"subscription {account.status}"
+    if kind.startswith("invoice."):
+        invoice = v1.invoices.retrieve(data["id"])  # current state, whatever the delivery order
+        record = record_invoice(account, invoice)
+        if invoice.get("subscription") or account.stripe_subscription_id:
+            sub_id = invoice.get("subscription") or account.stripe_subscription_id
+            _sync_subscription(account, v1.subscriptions.retrieve(sub_id))
+        if kind == "invoice.payment_failed" and invoice.status != "paid":
+            record.payment_failed_at = record.payment_failed_at or timezone.now()
+            record.save(update_fields=["payment_failed_at"])
+            _set_overdue(account, timezone.now())
+            _email(account, "payment_failed")
+        if kind in ("invoice.paid", "invoice.payment_succeeded") and invoice.status == "paid":
+            if account.status in ACCESS_STATUSES or account.status == "past_due":
+                _settle(account, reason="billing: invoice paid")
+            _email(account, "receipt", amount=money(int(invoice.get("amount_paid") or 0), invoice.get("currency")))
+        account.save()
+        return f"invoice {invoice.status}"
+    return "ignored: event type not handled"
+
+
+# --- dunning (beat) -----------------------------------------------------------------
+def run_dunning(now: datetime | None = None) -> dict[str, int]:
+    """Move trials and offline periods that ended to overdue, warn before trials end, and
+    suspend shops overdue past the grace period. Idempotent: run it as often as you like."""
+    now = now or timezone.now()
+    grace = timedelta(days=settings.BILLING_GRACE_DAYS)
+    counts = {"overdue": 0, "suspended": 0, "warned": 0}
+    for pk in BillingAccount.objects.values_list("pk", flat=True):
+        with transaction.atomic():
+            account = BillingAccount.objects.select_for_update().select_related("tenant").get(pk=pk)
+            changed = False
+            if account.status == BillingAccount.Status.TRIAL and account.trial_ends_at:
+                if account.trial_ends_at <= now:
+                    account.status = BillingAccount.Status.PAST_DUE
+                    _set_overdue(account, account.trial_ends_at)
+                    counts["overdue"] += 1
+                    changed = True
+                elif account.trial_ends_at - now <= timedelta(days=3) and not account.trial_ending_notified:
+                    account.trial_ending_notified = True
+                    _email(account, "trial_ending", date=account.trial_ends_at.date())
+                    counts["warned"] += 1
+                    changed = True
+            if (
+                account.provider == BillingAccount.Provider.OFFLINE
+                and account.status == BillingAccount.Status.ACTIVE
+                and account.current_period_end
+                and account.current_period_end <= now
+            ):
+                account.status = BillingAccount.Status.PAST_DUE
+                _set_overdue(account, account.current_period_end)
+                counts["overdue"] += 1
+                changed = True
+            if (
+                account.past_due_since
+                and account.past_due_since + grace <= now
+                and not has_access(account, now)
+                and account.tenant.status == Tenant.Status.ACTIVE
+            ):
+                tenant_set_status(
+                    account.tenant,
+                    Tenant.Status.SUSPENDED,
+                    actor=None,
+                    reason=_("Unpaid subscription: pay in the merchant console to reopen."),
+                    by="billing",
+                )
+                _email(account, "suspended")
+                counts["suspended"] += 1
+            if changed:
+                account.save()
+    return counts
+
+
+# --- offline provider (operators) ---------------------------------------------------
+def offline_record_payment(account: BillingAccount, *, months: int, amount: int, reference: str, actor: Any) -> Invoice:
+    """An operator records a payment received outside Stripe: extends the paid period."""
+    if months < 1 or months > 36:
+        raise ValidationError({"months": _("Between 1 and 36 months.")})
+    if amount < 0:
+        raise ValidationError({"amount": _("The amount cannot be negative.")})
+    with transaction.atomic():
+        locked = _locked(account)
+        before = {"status": locked.status, "paid_through": str(locked.current_period_end or "")}
+        start = max(timezone.now(), locked.current_period_end or timezone.now())
+        end = start + timedelta(days=30 * months)
+        locked.provider = BillingAccount.Provider.OFFLINE
+        locked.status = BillingAccount.Status.ACTIVE
+        locked.current_period_end = end
+        _settle(locked, reason="billing: offline payment recorded")
+        _apply_plan_tier(locked, f"billing: {locked.plan_key}")
+        locked.save()
+        invoice = Invoice.objects.create(
+            account=locked,
+            provider=BillingAccount.Provider.OFFLINE,
+            external_id=f"offline-{uuid.uuid4().hex[:16]}",
+            number=f"OFF-{locked.tenant.slug}-{timezone.now():%Y%m%d%H%M}",
+            status=Invoice.Status.PAID,
+            currency=settings.BILLING_CURRENCY,
+            amount_due=amount,
+            amount_paid=amount,
+            period_start=start,
+            period_end=end,
+            paid_at=timezone.now(),
+            reference=reference,
+        )
+        record_operator_action(
+            actor,
+            "billing.offline_payment",
+            locked.tenant,
+            before,
+            {"status": locked.status, "paid_through": str(end), "amount": amount, "reference": reference},
+        )
+    return invoice
+
+
+def mrr_by_tier() -> dict[str, int]:
+    """Monthly recurring revenue (minor units) of paying shops, per tier."""
+    totals = dict.fromkeys(TIERS, 0)
+    for account in BillingAccount.objects.filter(status__in=["active", "past_due"]).select_related("tenant"):
+        if not account.plan_key:
+            continue
+        try:
+            found = resolve_plan(account, account.plan_key)
+        except BillingError:
+            continue
+        totals[found.tier] += found.monthly_amount
+    return totals
