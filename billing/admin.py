@@ -19,7 +19,6 @@ from billing.models import BillingAccount, Invoice, StripeEvent
 from platform_core.audit import record_operator_action
 from platform_core.operator import metrics_providers, operator_site
 
-
 INVOICE_FIELDS: Any = [
     "number",
     "provider",

@@ -50,3 +50,4 @@ def construct_event(payload: bytes, signature: str) -> Any:
 StripeError = stripe.StripeError
 SignatureVerificationError = stripe.SignatureVerificationError
 CardError = stripe.CardError
+InvalidRequestError = stripe.InvalidRequestError

@@ -47,6 +47,11 @@ class BillingError(Exception):
         self.details = details
 
 
+def _d(obj: Any) -> dict[str, Any]:
+    """Stripe SDK objects as plain dicts (recursively)."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
 def _ts(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC) if value else None
 
@@ -128,8 +133,10 @@ def check_plan_allowed(account: BillingAccount, target: Plan) -> None:
 
 def has_access(account: BillingAccount, now: datetime | None = None) -> bool:
     now = now or timezone.now()
+    if account.trial_ends_at and account.trial_ends_at > now:
+        return True  # the platform's free trial holds whatever the subscription's state
     if account.status == BillingAccount.Status.TRIAL:
-        return bool(account.trial_ends_at and account.trial_ends_at > now)
+        return False
     if account.provider == BillingAccount.Provider.OFFLINE and account.status == BillingAccount.Status.ACTIVE:
         return bool(account.current_period_end and account.current_period_end > now)
     return account.status in ACCESS_STATUSES
@@ -229,7 +236,7 @@ def start_card_setup(account: BillingAccount) -> str:
 
 def _use_payment_method(account: BillingAccount, payment_method_id: str) -> None:
     v1 = gateway.v1()
-    method = v1.payment_methods.retrieve(payment_method_id)
+    method = _d(v1.payment_methods.retrieve(payment_method_id))
     if method.get("customer") != account.stripe_customer_id:
         v1.payment_methods.attach(payment_method_id, params={"customer": account.stripe_customer_id})
     v1.customers.update(
@@ -275,11 +282,22 @@ def subscribe(tenant: Tenant, plan_key: str, payment_method_id: str) -> BillingA
         }
         if account.trial_ends_at and account.trial_ends_at > timezone.now() + timedelta(hours=1):
             params["trial_end"] = int(account.trial_ends_at.timestamp())
-        subscription = gateway.v1().subscriptions.create(
-            params=params, options={"idempotency_key": f"fenxiao-sub-{account.pk}-{target.key}-{payment_method_id}"}
+        else:
+            # Charged now: a declined card refuses the subscription instead of leaving it incomplete.
+            params["payment_behavior"] = "error_if_incomplete"
+        subscription = _d(
+            gateway.v1().subscriptions.create(
+                params=params,
+                options={"idempotency_key": f"fenxiao-sub-{account.pk}-{target.key}-{payment_method_id}"},
+            )
         )
     except gateway.CardError as exc:
         raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
+    if subscription["status"] == "incomplete" and "trial_end" not in params:
+        # The first charge did not go through (declined, or the bank wants authentication):
+        # leave no half-made subscription behind.
+        gateway.v1().subscriptions.cancel(subscription["id"])
+        raise BillingError(_("Your card was declined. Try another card."), code="card_declined")
     with transaction.atomic():
         locked = _locked(account)
         locked.card_brand, locked.card_last4 = account.card_brand, account.card_last4
@@ -314,7 +332,7 @@ def change_plan(tenant: Tenant, plan_key: str) -> BillingAccount:
         )
     except gateway.CardError as exc:
         raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
-    subscription = gateway.v1().subscriptions.retrieve(account.stripe_subscription_id)
+    subscription = _d(gateway.v1().subscriptions.retrieve(account.stripe_subscription_id))
     with transaction.atomic():
         locked = _locked(account)
         locked.plan_key = target.key
@@ -327,8 +345,8 @@ def set_cancel_at_period_end(tenant: Tenant, cancel: bool) -> BillingAccount:
     account = account_for(tenant)
     if not account.stripe_subscription_id:
         raise BillingError(_("There is no subscription to cancel."), code="no_subscription")
-    subscription = gateway.v1().subscriptions.update(
-        account.stripe_subscription_id, params={"cancel_at_period_end": cancel}
+    subscription = _d(
+        gateway.v1().subscriptions.update(account.stripe_subscription_id, params={"cancel_at_period_end": cancel})
     )
     with transaction.atomic():
         locked = _locked(account)
@@ -344,18 +362,21 @@ def update_payment_method(tenant: Tenant, payment_method_id: str) -> BillingAcco
     _use_payment_method(account, payment_method_id)
     v1 = gateway.v1()
     if account.stripe_subscription_id:
-        v1.subscriptions.update(account.stripe_subscription_id, params={"default_payment_method": payment_method_id})
-        for invoice in v1.invoices.list(params={"customer": account.stripe_customer_id, "status": "open"}).data:
+        # The subscription charges the customer's default card (set above): retry what is open.
+        open_invoices = [
+            i for i in v1.invoices.list(params={"customer": account.stripe_customer_id}).data if i.status == "open"
+        ]
+        for invoice in open_invoices:
             try:
                 paid = v1.invoices.pay(invoice.id)
             except gateway.CardError as exc:
                 raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
-            record_invoice(account, paid)
+            record_invoice(account, _d(paid))
     with transaction.atomic():
         locked = _locked(account)
         locked.card_brand, locked.card_last4 = account.card_brand, account.card_last4
         if locked.stripe_subscription_id:
-            _sync_subscription(locked, v1.subscriptions.retrieve(locked.stripe_subscription_id))
+            _sync_subscription(locked, _d(v1.subscriptions.retrieve(locked.stripe_subscription_id)))
         locked.save()
     return locked
 
@@ -363,7 +384,14 @@ def update_payment_method(tenant: Tenant, payment_method_id: str) -> BillingAcco
 def portal_url(tenant: Tenant, return_url: str) -> str:
     account = account_for(tenant)
     customer = _ensure_customer(account)
-    session = gateway.v1().billing_portal.sessions.create(params={"customer": customer, "return_url": return_url})
+    try:
+        session = gateway.v1().billing_portal.sessions.create(params={"customer": customer, "return_url": return_url})
+    except gateway.StripeError as exc:
+        log.warning("customer portal unavailable: %s", exc)
+        raise BillingError(
+            _("The Stripe customer portal is not available right now; manage your plan here."),
+            code="portal_unavailable",
+        ) from exc
     return str(session.url)
 
 
@@ -384,23 +412,30 @@ def checkout_url(tenant: Tenant, plan_key: str, success_url: str, cancel_url: st
     }
     if account.trial_ends_at and account.trial_ends_at > timezone.now() + timedelta(hours=1):
         params["subscription_data"] = {"trial_end": int(account.trial_ends_at.timestamp())}
-    session = gateway.v1().checkout.sessions.create(params=params)
+    try:
+        session = gateway.v1().checkout.sessions.create(params=params)
+    except gateway.StripeError as exc:
+        log.warning("checkout unavailable: %s", exc)
+        raise BillingError(
+            getattr(exc, "user_message", None) or _("Stripe Checkout could not be opened. Try the card form."),
+            code="checkout_unavailable",
+        ) from exc
     return str(session.url)
 
 
-def _sync_subscription(account: BillingAccount, subscription: Any) -> None:
+def _sync_subscription(account: BillingAccount, subscription: dict[str, Any]) -> None:
     """Copy Stripe's current state of the subscription onto the (locked) account."""
     now = timezone.now()
-    account.stripe_subscription_id = subscription.id
-    status = str(subscription.status)
+    account.stripe_subscription_id = subscription["id"]
+    status = str(subscription["status"])
     if status in BillingAccount.Status.values:
         account.status = status
-    items = subscription["items"].data if subscription.get("items") else []
+    items = (subscription.get("items") or {}).get("data") or []
     if items:
         item = items[0]
-        account.stripe_subscription_item_id = item.id
+        account.stripe_subscription_item_id = item["id"]
         stripe_plan = item.get("plan") or item.get("price")
-        found = _plan_of_stripe_id(account, stripe_plan.id) if stripe_plan else None
+        found = _plan_of_stripe_id(account, stripe_plan["id"]) if stripe_plan else None
         if found:
             account.plan_key = found.key
         period_end = item.get("current_period_end") or subscription.get("current_period_end")
@@ -409,7 +444,9 @@ def _sync_subscription(account: BillingAccount, subscription: Any) -> None:
     trial_end = _ts(subscription.get("trial_end"))
     if trial_end and trial_end > now:
         account.trial_ends_at = trial_end
-    if status in ACCESS_STATUSES:
+    in_trial = bool(account.trial_ends_at and account.trial_ends_at > now)
+    if status in ACCESS_STATUSES or (in_trial and status == "incomplete"):
+        # (a subscription created during the platform's trial owes nothing before it ends)
         _settle(account, reason="billing: subscription active")
         _apply_plan_tier(account, f"billing: {account.plan_key}")
     elif status in OVERDUE_STATUSES:
@@ -418,10 +455,10 @@ def _sync_subscription(account: BillingAccount, subscription: Any) -> None:
             _apply_plan_tier(account, f"billing: {account.plan_key}")
 
 
-def record_invoice(account: BillingAccount, invoice: Any) -> Invoice:
-    status = str(invoice.status)
-    lines = invoice.get("lines")
-    period = lines.data[0].get("period") if lines and lines.data else None
+def record_invoice(account: BillingAccount, invoice: dict[str, Any]) -> Invoice:
+    status = str(invoice["status"])
+    lines = (invoice.get("lines") or {}).get("data") or []
+    period = lines[0].get("period") if lines else None
     values = {
         "account": account,
         "provider": BillingAccount.Provider.STRIPE,
@@ -435,7 +472,7 @@ def record_invoice(account: BillingAccount, invoice: Any) -> Invoice:
         "period_start": _ts(period.get("start")) if period else None,
         "period_end": _ts(period.get("end")) if period else None,
     }
-    record, _created = Invoice.objects.update_or_create(external_id=invoice.id, defaults=values)
+    record, _created = Invoice.objects.update_or_create(external_id=invoice["id"], defaults=values)
     if status == "paid" and record.paid_at is None:
         record.paid_at = timezone.now()
         record.save(update_fields=["paid_at"])
@@ -501,7 +538,7 @@ def _handle(kind: str, data: dict[str, Any]) -> str:
             metadata = data.get("metadata") or {}
             if metadata.get("plan_key"):
                 account.plan_key = metadata["plan_key"]
-            _sync_subscription(account, v1.subscriptions.retrieve(subscription_id))
+            _sync_subscription(account, _d(v1.subscriptions.retrieve(subscription_id)))
         account.save()
         return "checkout linked"
     if kind.startswith("customer.subscription."):
@@ -509,12 +546,14 @@ def _handle(kind: str, data: dict[str, Any]) -> str:
             _email(account, "trial_ending", date=_ts(data.get("trial_end")))
             return "trial ending notice sent"
         try:
-            subscription = v1.subscriptions.retrieve(data["id"])
-        except gateway.StripeError:
-            subscription = None
+            subscription = _d(v1.subscriptions.retrieve(data["id"]))
+        except gateway.InvalidRequestError as exc:
+            if getattr(exc, "code", None) != "resource_missing":
+                raise
+            subscription = None  # deleted in Stripe; other errors propagate and the event is retried
         if subscription is None or (
             account.stripe_subscription_id
-            and subscription.id != account.stripe_subscription_id
+            and subscription["id"] != account.stripe_subscription_id
             and kind != "customer.subscription.created"
         ):
             return "ignored: not the shop's current subscription"
@@ -522,22 +561,22 @@ def _handle(kind: str, data: dict[str, Any]) -> str:
         account.save()
         return f"subscription {account.status}"
     if kind.startswith("invoice."):
-        invoice = v1.invoices.retrieve(data["id"])  # current state, whatever the delivery order
+        invoice = _d(v1.invoices.retrieve(data["id"]))  # current state, whatever the delivery order
         record = record_invoice(account, invoice)
         if invoice.get("subscription") or account.stripe_subscription_id:
             sub_id = invoice.get("subscription") or account.stripe_subscription_id
-            _sync_subscription(account, v1.subscriptions.retrieve(sub_id))
-        if kind == "invoice.payment_failed" and invoice.status != "paid":
+            _sync_subscription(account, _d(v1.subscriptions.retrieve(sub_id)))
+        if kind == "invoice.payment_failed" and invoice["status"] != "paid":
             record.payment_failed_at = record.payment_failed_at or timezone.now()
             record.save(update_fields=["payment_failed_at"])
             _set_overdue(account, timezone.now())
             _email(account, "payment_failed")
-        if kind in ("invoice.paid", "invoice.payment_succeeded") and invoice.status == "paid":
+        if kind in ("invoice.paid", "invoice.payment_succeeded") and invoice["status"] == "paid":
             if account.status in ACCESS_STATUSES or account.status == "past_due":
                 _settle(account, reason="billing: invoice paid")
             _email(account, "receipt", amount=money(int(invoice.get("amount_paid") or 0), invoice.get("currency")))
         account.save()
-        return f"invoice {invoice.status}"
+        return f"invoice {invoice['status']}"
     return "ignored: event type not handled"
 
 

@@ -140,7 +140,11 @@ class CancelView(OwnerBillingView):
 
 class PortalView(OwnerBillingView):
     def post(self, request: HttpRequest) -> HttpResponse:
-        return HttpResponseRedirect(services.portal_url(self.shop, request.build_absolute_uri(reverse("billing:home"))))
+        try:
+            url = services.portal_url(self.shop, request.build_absolute_uri(reverse("billing:home")))
+        except services.BillingError as exc:
+            return self.refused(exc)
+        return HttpResponseRedirect(url)
 
 
 class CheckoutView(OwnerBillingView):

@@ -1,0 +1,177 @@
+"""Billing without Stripe (the embedded demo): the platform's trial, dunning to suspension,
+operator-recorded payments restoring the shop, custom quotes; tenant isolation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from billing import services
+from billing.models import BillingAccount, Invoice
+from platform_core.models import OperatorAuditEntry
+from tenants.models import Tenant
+from tenants.services import tenant_suspend
+from tests.conftest import PASSWORD, owner_client, platform_client, shop_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator() -> Client:
+    user = get_user_model().objects.create_superuser("op@fenxiao.test", PASSWORD)
+    client = platform_client()
+    client.force_login(user)
+    return client
+
+
+def test_a_new_shop_starts_on_the_platforms_free_trial(alpha: Tenant) -> None:
+    account = services.account_for(alpha)
+    assert (account.provider, account.status, account.plan_key) == ("offline", "trial", "standard_monthly")
+    assert account.trial_ends_at == alpha.created_at + timedelta(days=14)
+    assert services.has_access(account)
+    page = owner_client(alpha).get("/console/billing/").content.decode()
+    assert "Offline billing" in page or "线下" in page
+
+
+def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restores(
+    alpha: Tenant, operator: Client
+) -> None:
+    account = services.account_for(alpha)
+    end = account.trial_ends_at
+    assert end is not None
+    mail.outbox.clear()
+    assert services.run_dunning(end - timedelta(days=2))["warned"] == 1
+    assert services.run_dunning(end - timedelta(days=1))["warned"] == 0  # warned once
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["owner@alpha.test"]
+
+    assert services.run_dunning(end + timedelta(hours=1))["overdue"] == 1
+    account.refresh_from_db()
+    assert account.status == "past_due" and account.past_due_since == end
+    assert services.run_dunning(end + timedelta(days=6))["suspended"] == 0  # still in the grace period
+    assert services.run_dunning(end + timedelta(days=7, hours=1))["suspended"] == 1
+    assert services.run_dunning(end + timedelta(days=8))["suspended"] == 0  # idempotent
+    tenant = Tenant.objects.get(pk=alpha.pk)
+    assert (tenant.status, tenant.status_by) == ("suspended", "billing")
+    assert shop_client(alpha).get("/").status_code == 503
+    assert 'id="billing-banner"' in owner_client(alpha).get("/console/").content.decode()
+
+    bad = operator.post(f"/operator/billing/billingaccount/{account.pk}/offline-payment/", {"months": 0, "amount": -5})
+    assert bad.status_code == 400 and not Invoice.objects.exists()
+    ok = operator.post(
+        f"/operator/billing/billingaccount/{account.pk}/offline-payment/",
+        {"months": 12, "amount": 99_000, "reference": "BANK-20261125-01"},
+    )
+    assert ok.status_code == 302
+    account.refresh_from_db()
+    assert account.status == "active" and account.past_due_since is None
+    assert account.current_period_end is not None and account.current_period_end > timezone.now() + timedelta(days=359)
+    assert Tenant.objects.get(pk=alpha.pk).status == "active"
+    assert shop_client(alpha).get("/").status_code == 200
+    invoice = Invoice.objects.get(account=account)
+    assert (invoice.provider, invoice.status, invoice.amount_paid, invoice.reference) == (
+        "offline",
+        "paid",
+        99_000,
+        "BANK-20261125-01",
+    )
+    assert "BANK-20261125-01" in owner_client(alpha).get("/console/billing/").content.decode()
+    audit = OperatorAuditEntry.objects.get(action="billing.offline_payment")
+    assert audit.actor_email == "op@fenxiao.test" and audit.after["amount"] == 99_000
+
+    # the paid period ends: overdue again, then suspended after the grace period
+    paid_through = account.current_period_end
+    assert services.run_dunning(paid_through + timedelta(hours=1))["overdue"] == 1
+    assert services.run_dunning(paid_through + timedelta(days=8))["suspended"] == 1
+
+
+def test_paying_never_lifts_an_operators_suspension(alpha: Tenant) -> None:
+    tenant_suspend(alpha, actor=None, reason="abuse report")
+    account = services.account_for(alpha)
+    services.offline_record_payment(account, months=1, amount=9_900, reference="cash", actor=None)
+    tenant = Tenant.objects.get(pk=alpha.pk)
+    assert (tenant.status, tenant.status_reason) == ("suspended", "abuse report")
+
+
+def test_offline_plan_change_follows_the_registry_and_limits(alpha: Tenant) -> None:
+    client = owner_client(alpha)
+    assert client.post("/console/billing/plan/", {"plan": "pro_monthly"}).status_code == 302
+    assert Tenant.objects.get(pk=alpha.pk).tier == "pro"
+    assert client.post("/console/billing/plan/", {"plan": "gold"}).status_code == 400
+    assert Tenant.objects.get(pk=alpha.pk).tier == "pro"
+
+
+def test_operator_quotes_a_custom_price_the_merchant_can_take(alpha: Tenant, operator: Client) -> None:
+    account = services.account_for(alpha)
+    page = operator.get(f"/operator/billing/billingaccount/{account.pk}/change/")
+    assert page.status_code == 200
+    response = operator.post(
+        f"/operator/billing/billingaccount/{account.pk}/change/",
+        {
+            "custom_monthly_amount": "150000",
+            "invoices-TOTAL_FORMS": "0",
+            "invoices-INITIAL_FORMS": "0",
+            "invoices-MIN_NUM_FORMS": "0",
+            "invoices-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    account.refresh_from_db()
+    assert account.custom_monthly_amount == 150_000
+    assert OperatorAuditEntry.objects.filter(action="billing.custom_price").exists()
+    billing_page = owner_client(alpha).get("/console/billing/").content.decode()
+    assert "¥1,500.00" in billing_page
+    owner_client(alpha).post("/console/billing/plan/", {"plan": "custom"})
+    assert Tenant.objects.get(pk=alpha.pk).tier == "custom"
+
+
+def test_operators_see_billing_state_mrr_and_failed_payments(alpha: Tenant, beta: Tenant, operator: Client) -> None:
+    a = services.account_for(alpha)
+    services.offline_record_payment(a, months=1, amount=9_900, reference="x", actor=None)
+    b = services.account_for(beta)
+    BillingAccount.objects.filter(pk=b.pk).update(plan_key="pro_yearly", status="active")
+    Invoice.objects.create(
+        account=b,
+        provider="stripe",
+        external_id="in_failed",
+        status="open",
+        currency="cny",
+        amount_due=39_900,
+        payment_failed_at=timezone.now(),
+    )
+    assert services.mrr_by_tier() == {"standard": 9_900, "pro": 399_000 // 12, "custom": 0}
+    index = operator.get("/operator/").content.decode()
+    assert "MRR" in index and "¥99.00" in index
+    listing = operator.get("/operator/billing/billingaccount/").content.decode()
+    assert "alpha" in listing.lower() and "beta" in listing.lower()
+    failed = operator.get("/operator/billing/invoice/?payment_failed_at__isempty=0").content.decode()
+    assert "in_failed" in failed or "39900" in failed
+
+
+def test_one_shops_billing_is_invisible_to_another(alpha: Tenant, beta: Tenant) -> None:
+    services.offline_record_payment(
+        services.account_for(alpha), months=1, amount=9_900, reference="ALPHA-REF", actor=None
+    )
+    page = owner_client(beta).get("/console/billing/").content.decode()
+    assert "ALPHA-REF" not in page
+    api = owner_client(beta).get("/api/v1/console/billing/").json()
+    assert api["invoices"] == [] and api["status"] == "trial"
+    mine = owner_client(alpha).get("/api/v1/console/billing/").json()
+    assert mine["invoices"][0]["status"] == "paid" and mine["status"] == "active"
+    assert shop_client(beta).get("/api/v1/console/billing/").status_code == 401
+
+
+def test_webhook_endpoint_lives_on_the_platform_host_only(alpha: Tenant) -> None:
+    assert (
+        shop_client(alpha).post("/billing/stripe/webhook/", data="{}", content_type="application/json").status_code
+        == 404
+    )
+    assert platform_client().get("/billing/stripe/webhook/").status_code == 405
+
+
+def test_without_stripe_the_card_form_is_not_offered(alpha: Tenant) -> None:
+    assert owner_client(alpha).get("/console/billing/card/").status_code == 404

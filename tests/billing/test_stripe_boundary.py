@@ -1,0 +1,280 @@
+"""What localstripe does not serve (plan changes on a subscription item, Checkout, the
+Customer Portal) tested at the Stripe SDK's HTTP-client boundary: the exact requests sent,
+and Stripe's documented responses and errors handled."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from billing import services
+from billing.models import BillingAccount, StripeEvent
+from tenants.models import Tenant
+from tests.billing.conftest import WEBHOOK_SECRET
+from tests.conftest import owner_client, platform_client
+
+pytestmark = pytest.mark.django_db
+
+NOW = int(time.time())
+
+
+def subscription(plan_id: str, status: str = "active", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "sub_123",
+        "object": "subscription",
+        "status": status,
+        "customer": "cus_123",
+        "cancel_at_period_end": False,
+        "trial_end": None,
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": "si_123",
+                    "object": "subscription_item",
+                    "plan": {"id": plan_id, "object": "plan"},
+                    "current_period_end": NOW + 30 * 86400,
+                }
+            ],
+        },
+        **extra,
+    }
+
+
+def subscribed(tenant: Tenant, plan_key: str = "standard_monthly") -> BillingAccount:
+    account = services.account_for(tenant)
+    BillingAccount.objects.filter(pk=account.pk).update(
+        provider="stripe",
+        status="active",
+        plan_key=plan_key,
+        stripe_customer_id="cus_123",
+        stripe_subscription_id="sub_123",
+        stripe_subscription_item_id="si_123",
+        trial_ends_at=timezone.now() - timedelta(days=1),
+    )
+    account.refresh_from_db()
+    return account
+
+
+def test_upgrade_changes_the_subscription_item_prorated_and_the_tier(alpha: Tenant, stripe_boundary: Any) -> None:
+    subscribed(alpha)
+    http = stripe_boundary(
+        [
+            ("POST", "/v1/subscription_items/si_123", 200, {"id": "si_123", "object": "subscription_item"}),
+            ("GET", "/v1/subscriptions/sub_123", 200, subscription("fenxiao-pro-monthly")),
+        ]
+    )
+    response = owner_client(alpha).post("/console/billing/plan/", {"plan": "pro_monthly"})
+    assert response.status_code == 302
+    first = http.requests[0]
+    assert (first["method"], first["path"]) == ("POST", "/v1/subscription_items/si_123")
+    assert first["params"] == {"plan": "fenxiao-pro-monthly", "proration_behavior": "create_prorations"}
+    assert first["headers"]["Authorization"] == "Bearer sk_test_boundary"
+    assert [r["path"] for r in http.requests] == ["/v1/subscription_items/si_123", "/v1/subscriptions/sub_123"]
+    assert BillingAccount.objects.get(tenant=alpha).plan_key == "pro_monthly"
+    assert Tenant.objects.get(pk=alpha.pk).tier == "pro"
+
+
+def test_a_declined_proration_charge_is_reported_and_changes_nothing(alpha: Tenant, stripe_boundary: Any) -> None:
+    subscribed(alpha)
+    stripe_boundary(
+        [
+            (
+                "POST",
+                "/v1/subscription_items/si_123",
+                402,
+                {"error": {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}},
+            )
+        ]
+    )
+    response = owner_client(alpha).post("/console/billing/plan/", {"plan": "pro_monthly"})
+    assert response.status_code == 400 and "Your card was declined." in response.content.decode()
+    assert BillingAccount.objects.get(tenant=alpha).plan_key == "standard_monthly"
+    assert Tenant.objects.get(pk=alpha.pk).tier == "standard"
+
+
+def test_checkout_session_is_created_with_the_plans_price(alpha: Tenant, stripe_boundary: Any) -> None:
+    account = services.account_for(alpha)
+    BillingAccount.objects.filter(pk=account.pk).update(provider="stripe", stripe_customer_id="cus_123")
+    http = stripe_boundary(
+        [
+            (
+                "POST",
+                "/v1/checkout/sessions",
+                200,
+                {"id": "cs_123", "object": "checkout.session", "url": "https://checkout.stripe.com/c/pay/cs_123"},
+            )
+        ]
+    )
+    response = owner_client(alpha).post("/console/billing/checkout/", {"plan": "pro_yearly"})
+    assert response.status_code == 302 and response["Location"] == "https://checkout.stripe.com/c/pay/cs_123"
+    sent = http.requests[0]["params"]
+    assert sent["mode"] == "subscription"
+    assert sent["customer"] == "cus_123"
+    assert sent["client_reference_id"] == str(alpha.pk)
+    assert sent["line_items[0][price]"] == "fenxiao-pro-yearly" and sent["line_items[0][quantity]"] == "1"
+    assert sent["success_url"].startswith("http://alpha.localhost/console/billing/")
+    assert "subscription_data[trial_end]" in sent  # the rest of the free trial carries over
+
+
+def test_checkout_errors_are_shown_not_raised(alpha: Tenant, stripe_boundary: Any) -> None:
+    account = services.account_for(alpha)
+    BillingAccount.objects.filter(pk=account.pk).update(provider="stripe", stripe_customer_id="cus_123")
+    stripe_boundary(
+        [
+            (
+                "POST",
+                "/v1/checkout/sessions",
+                400,
+                {"error": {"type": "invalid_request_error", "message": "No such price"}},
+            )
+        ]
+    )
+    response = owner_client(alpha).post("/console/billing/checkout/", {"plan": "pro_yearly"})
+    assert response.status_code == 400
+
+
+def test_customer_portal_link(alpha: Tenant, stripe_boundary: Any) -> None:
+    subscribed(alpha)
+    http = stripe_boundary(
+        [
+            (
+                "POST",
+                "/v1/billing_portal/sessions",
+                200,
+                {"id": "bps_1", "object": "billing_portal.session", "url": "https://billing.stripe.com/p/session/x"},
+            )
+        ]
+    )
+    response = owner_client(alpha).post("/console/billing/portal/")
+    assert response["Location"] == "https://billing.stripe.com/p/session/x"
+    assert http.requests[0]["params"] == {
+        "customer": "cus_123",
+        "return_url": "http://alpha.localhost/console/billing/",
+    }
+
+
+def test_portal_not_configured_in_stripe_is_a_readable_refusal(alpha: Tenant, stripe_boundary: Any) -> None:
+    subscribed(alpha)
+    stripe_boundary(
+        [
+            (
+                "POST",
+                "/v1/billing_portal/sessions",
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "No configuration provided and your test mode default configuration has not been created.",
+                    }
+                },
+            )
+        ]
+    )
+    response = owner_client(alpha).post("/console/billing/portal/")
+    assert response.status_code == 400 and 'id="refusal"' in response.content.decode()
+
+
+def signed(payload: dict[str, Any]) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    stamp = int(time.time())
+    mac = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"t={stamp},v1={mac}"
+
+
+def test_checkout_completed_links_the_subscription_to_the_shop(
+    beta: Tenant, stripe_boundary: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    account = services.account_for(beta)
+    BillingAccount.objects.filter(pk=account.pk).update(trial_ends_at=timezone.now() - timedelta(days=1))
+    http = stripe_boundary([("GET", "/v1/subscriptions/sub_123", 200, subscription("fenxiao-standard-yearly"))])
+    body, signature = signed(
+        {
+            "id": "evt_checkout_1",
+            "object": "event",
+            "type": "checkout.session.completed",
+            "created": NOW,
+            "data": {
+                "object": {
+                    "id": "cs_1",
+                    "object": "checkout.session",
+                    "customer": "cus_123",
+                    "subscription": "sub_123",
+                    "client_reference_id": str(beta.pk),
+                    "metadata": {"tenant_id": str(beta.pk), "plan_key": "standard_yearly"},
+                }
+            },
+        }
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = platform_client().post(
+            "/billing/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        )
+    assert response.status_code == 200
+    account.refresh_from_db()
+    assert (account.stripe_customer_id, account.stripe_subscription_id, account.status) == (
+        "cus_123",
+        "sub_123",
+        "active",
+    )
+    assert account.plan_key == "standard_yearly"
+    assert Tenant.objects.get(pk=beta.pk).tier == "standard"
+    assert [r["path"] for r in http.requests] == ["/v1/subscriptions/sub_123"]
+    assert StripeEvent.objects.get(event_id="evt_checkout_1").outcome == "checkout linked"
+
+
+def test_events_for_an_unknown_customer_touch_no_shop(
+    alpha: Tenant, stripe_boundary: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    http = stripe_boundary([])
+    body, signature = signed(
+        {
+            "id": "evt_other",
+            "object": "event",
+            "type": "invoice.paid",
+            "created": NOW,
+            "data": {"object": {"id": "in_9", "object": "invoice", "customer": "cus_someone_else"}},
+        }
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        platform_client().post(
+            "/billing/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        )
+    assert StripeEvent.objects.get(event_id="evt_other").outcome.startswith("ignored")
+    assert http.requests == []
+    assert not BillingAccount.objects.filter(stripe_customer_id="cus_someone_else").exists()
+
+
+def test_stripe_unreachable_leaves_the_event_unprocessed_for_a_retry(
+    alpha: Tenant, stripe_boundary: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    subscribed(alpha)
+    stripe_boundary(
+        [("GET", "/v1/subscriptions/sub_123", 500, {"error": {"type": "api_error", "message": "boom"}})] * 3
+    )
+    body, signature = signed(
+        {
+            "id": "evt_retry",
+            "object": "event",
+            "type": "customer.subscription.updated",
+            "created": NOW,
+            "data": {"object": {"id": "sub_123", "object": "subscription", "customer": "cus_123"}},
+        }
+    )
+    from billing import gateway
+
+    response = platform_client().post(
+        "/billing/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+    )
+    assert response.status_code == 200  # acknowledged: Stripe will not resend what we recorded
+    with pytest.raises(gateway.StripeError):
+        services.process_event("evt_retry")
+    event = StripeEvent.objects.get(event_id="evt_retry")
+    assert event.processed_at is None  # recorded, not applied: the task retries, beat re-publishes
