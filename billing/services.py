@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -89,6 +90,22 @@ def custom_plan(account: BillingAccount) -> Plan | None:
         amount=account.custom_monthly_amount,
         stripe_id=f"fenxiao-custom-{account.tenant.slug}",
     )
+
+
+def price_of(target: Plan) -> int:
+    """The plan's price as Stripe has it (prices live in Stripe), cached for ten minutes;
+    the configured amount without Stripe or when Stripe cannot be reached."""
+    if not gateway.stripe_enabled():
+        return target.amount
+    key = f"billing:plan-amount:{target.stripe_id}"
+    amount = cache.get(key)
+    if amount is None:
+        try:
+            amount = int(gateway.v1().plans.retrieve(target.stripe_id).amount)
+        except gateway.StripeError:
+            return target.amount
+        cache.set(key, amount, 600)
+    return int(amount)
 
 
 def available_plans(account: BillingAccount) -> list[Plan]:

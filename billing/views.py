@@ -25,7 +25,7 @@ def _plan_rows(account: BillingAccount) -> list[dict[str, Any]]:
             "key": p.key,
             "tier": p.tier,
             "interval": p.interval,
-            "price": services.money(p.amount),
+            "price": services.money(services.price_of(p)),
             "current": p.key == account.plan_key,
         }
         for p in services.available_plans(account)

@@ -295,3 +295,25 @@ def test_staff_who_are_not_the_owner_cannot_change_billing(beta: Tenant) -> None
     assert clerk.get("/console/billing/").status_code == 200
     assert clerk.post("/console/billing/plan/", {"plan": "standard_monthly"}).status_code == 403
     assert clerk.get("/console/billing/card/?plan=pro_monthly").status_code == 403
+
+
+def test_plan_prices_shown_are_the_ones_in_stripe(alpha: Tenant) -> None:
+    page = owner_client(alpha).get("/console/billing/").content.decode()
+    assert "¥399.00" in page and "¥3,990.00" in page  # as billing_sync_plans created them in Stripe
+
+
+def test_a_subscription_deleted_in_stripe_starts_the_dunning_clock(
+    alpha: Tenant, webhook_sink: WebhookSink, django_capture_on_commit_callbacks: Any
+) -> None:
+    end_trial(alpha)
+    subscribe_via_console(alpha, "standard_monthly")
+    account = BillingAccount.objects.get(tenant=alpha)
+    gateway.v1().subscriptions.cancel(account.stripe_subscription_id)
+    deliver(
+        webhook_sink.wait_for(account.stripe_customer_id, "customer.subscription.deleted"),
+        django_capture_on_commit_callbacks,
+    )
+    account.refresh_from_db()
+    assert account.status == "canceled" and account.past_due_since is not None
+    assert services.run_dunning(timezone.now() + timedelta(days=8))["suspended"] == 1
+    assert Tenant.objects.get(pk=alpha.pk).status_by == "billing"
