@@ -604,6 +604,8 @@ def run_dunning(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     grace = timedelta(days=settings.BILLING_GRACE_DAYS)
     counts = {"overdue": 0, "suspended": 0, "warned": 0}
+    for tenant in Tenant.objects.exclude(schema_name="public").filter(billing__isnull=True):
+        account_for(tenant)  # shops created before billing existed get their trial now
     for pk in BillingAccount.objects.values_list("pk", flat=True):
         with transaction.atomic():
             account = BillingAccount.objects.select_for_update().select_related("tenant").get(pk=pk)

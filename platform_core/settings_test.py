@@ -1,5 +1,7 @@
 """Test settings: the same as production settings, with tasks run in-process."""
 
+import os
+
 from platform_core.settings import *  # noqa: F403
 
 CELERY_TASK_ALWAYS_EAGER = True
@@ -7,3 +9,7 @@ CELERY_TASK_ALWAYS_EAGER = True
 SCHEMA_POOL_SIZE = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = BASE_DIR / ".test-media"  # noqa: F405
+# Two suites on one server (e.g. two checkouts) each get their own test database.
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": f"test_{DATABASES['default']['NAME']}{os.environ.get('TEST_DB_SUFFIX', '')}"  # noqa: F405
+}

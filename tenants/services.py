@@ -22,6 +22,7 @@ from platform_core.models import FeatureOverride
 from platform_core.tasks import publish_on_commit
 from tenants.models import Domain, Tenant
 from tenants.schemas import replay_schema, schema_for_slug, take_pooled_schema
+from tenants.signals import shop_created
 
 log = logging.getLogger(__name__)
 HANDOFF_SALT = "fenxiao.signup-handoff"
@@ -74,6 +75,7 @@ def shop_signup(*, name: str, slug: str, email: str, password: str, tier: str, l
                 owner = get_user_model().objects.create(
                     email=email, password=password_hash, is_staff=True, is_owner=True, name=name
                 )
+            shop_created.send(sender=Tenant, tenant=tenant)
     except (IntegrityError, ProgrammingError) as exc:
         message = str(exc)
         duplicate_schema = getattr(exc.__cause__, "pgcode", None) == DUPLICATE_SCHEMA

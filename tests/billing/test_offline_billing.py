@@ -39,24 +39,30 @@ def test_a_new_shop_starts_on_the_platforms_free_trial(alpha: Tenant) -> None:
 
 
 def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restores(
-    alpha: Tenant, operator: Client
+    alpha: Tenant, beta: Tenant, operator: Client
 ) -> None:
+    other = services.account_for(beta)  # another shop, later in its trial: untouched throughout
+    BillingAccount.objects.filter(pk=other.pk).update(trial_ends_at=timezone.now() + timedelta(days=400))
     account = services.account_for(alpha)
     end = account.trial_ends_at
     assert end is not None
     mail.outbox.clear()
-    assert services.run_dunning(end - timedelta(days=2))["warned"] == 1
-    assert services.run_dunning(end - timedelta(days=1))["warned"] == 0  # warned once
-    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["owner@alpha.test"]
+    services.run_dunning(end - timedelta(days=2))
+    services.run_dunning(end - timedelta(days=1))
+    assert [m.to for m in mail.outbox] == [["owner@alpha.test"]], [
+        (m.to, m.subject) for m in mail.outbox
+    ]  # warned once
 
-    assert services.run_dunning(end + timedelta(hours=1))["overdue"] == 1
+    services.run_dunning(end + timedelta(hours=1))
     account.refresh_from_db()
     assert account.status == "past_due" and account.past_due_since == end
-    assert services.run_dunning(end + timedelta(days=6))["suspended"] == 0  # still in the grace period
-    assert services.run_dunning(end + timedelta(days=7, hours=1))["suspended"] == 1
-    assert services.run_dunning(end + timedelta(days=8))["suspended"] == 0  # idempotent
+    services.run_dunning(end + timedelta(days=6))
+    assert Tenant.objects.get(pk=alpha.pk).status == "active"  # still in the grace period
+    services.run_dunning(end + timedelta(days=7, hours=1))
+    services.run_dunning(end + timedelta(days=8))  # idempotent
     tenant = Tenant.objects.get(pk=alpha.pk)
     assert (tenant.status, tenant.status_by) == ("suspended", "billing")
+    assert OperatorAuditEntry.objects.filter(tenant=alpha, action="shop.suspend").count() == 1
     assert shop_client(alpha).get("/").status_code == 503
     assert 'id="billing-banner"' in owner_client(alpha).get("/console/").content.decode()
 
@@ -85,8 +91,13 @@ def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restore
 
     # the paid period ends: overdue again, then suspended after the grace period
     paid_through = account.current_period_end
-    assert services.run_dunning(paid_through + timedelta(hours=1))["overdue"] == 1
-    assert services.run_dunning(paid_through + timedelta(days=8))["suspended"] == 1
+    services.run_dunning(paid_through + timedelta(hours=1))
+    account.refresh_from_db()
+    assert account.status == "past_due"
+    services.run_dunning(paid_through + timedelta(days=8))
+    assert Tenant.objects.get(pk=alpha.pk).status_by == "billing"
+    assert Tenant.objects.get(pk=beta.pk).status == "active"
+    assert BillingAccount.objects.get(pk=other.pk).status == "trial"
 
 
 def test_paying_never_lifts_an_operators_suspension(alpha: Tenant) -> None:
@@ -175,3 +186,11 @@ def test_webhook_endpoint_lives_on_the_platform_host_only(alpha: Tenant) -> None
 
 def test_without_stripe_the_card_form_is_not_offered(alpha: Tenant) -> None:
     assert owner_client(alpha).get("/console/billing/card/").status_code == 404
+
+
+def test_signup_opens_the_billing_account_with_the_trial() -> None:
+    from tenants.services import shop_signup
+
+    result = shop_signup(name="New", slug="new-shop", email="new@shop.test", password=PASSWORD, tier="pro")
+    account = BillingAccount.objects.get(tenant=result.tenant)
+    assert (account.status, account.plan_key) == ("trial", "pro_monthly")
