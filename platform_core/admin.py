@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from platform_core.accounts.models import User
+from platform_core.audit import record_operator_action
 from platform_core.models import OperatorAuditEntry
 from platform_core.operator import operator_site
 
@@ -33,3 +34,19 @@ class OperatorUserAdmin(admin.ModelAdmin):
     search_fields = ["email", "name"]
     fields = ["email", "name", "is_staff", "is_superuser", "is_active", "groups", "user_permissions"]
     filter_horizontal = ["groups", "user_permissions"]
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        before = {f: form.initial.get(f) for f in form.changed_data if f not in ("groups", "user_permissions")}
+        super().save_model(request, obj, form, change)
+        after = {f: getattr(obj, f) for f in before}
+        record_operator_action(
+            request.user,
+            "operator.user_changed" if change else "operator.user_added",
+            None,
+            {"email": obj.email, **before},
+            {"email": obj.email, **after},
+        )
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        record_operator_action(request.user, "operator.user_deleted", None, {"email": obj.email}, {})
+        super().delete_model(request, obj)

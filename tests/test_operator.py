@@ -136,3 +136,14 @@ def test_non_staff_platform_users_are_refused() -> None:
     client = platform_client()
     client.post("/operator/login/", {"username": "user@fenxiao.test", "password": PASSWORD})
     assert client.get("/operator/").status_code == 302
+
+
+def test_changes_to_operator_accounts_are_audited(operator: Client) -> None:
+    user = get_user_model().objects.create_user("helper@fenxiao.test", PASSWORD)
+    response = operator.post(
+        f"/operator/accounts/user/{user.pk}/change/",
+        {"email": "helper@fenxiao.test", "name": "Helper", "is_staff": "on", "is_active": "on"},
+    )
+    assert response.status_code == 302
+    entry = OperatorAuditEntry.objects.get(action="operator.user_changed")
+    assert entry.before["is_staff"] is False and entry.after["is_staff"] is True
