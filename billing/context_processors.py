@@ -23,6 +23,9 @@ def billing_banner(request: HttpRequest) -> dict[str, Any]:
     if account.past_due_since and account.status not in ("active", "trialing"):
         deadline = account.past_due_since + timedelta(days=settings.BILLING_GRACE_DAYS)
         return {"billing_banner": {"kind": "overdue", "deadline": deadline, "suspended": tenant.status_by == "billing"}}
+    if account.status == "trial" and account.trial_ends_at and account.trial_ends_at <= now:
+        deadline = account.trial_ends_at + timedelta(days=settings.BILLING_GRACE_DAYS)
+        return {"billing_banner": {"kind": "trial_ended", "deadline": deadline}}
     if account.status == "trial" and account.trial_ends_at and account.trial_ends_at - now <= timedelta(days=3):
         return {"billing_banner": {"kind": "trial_ending", "deadline": account.trial_ends_at}}
     if account.cancel_at_period_end and account.current_period_end:

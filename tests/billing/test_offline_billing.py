@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from billing import services
 from billing.models import BillingAccount, Invoice
@@ -194,3 +194,16 @@ def test_signup_opens_the_billing_account_with_the_trial() -> None:
     result = shop_signup(name="New", slug="new-shop", email="new@shop.test", password=PASSWORD, tier="pro")
     account = BillingAccount.objects.get(tenant=result.tenant)
     assert (account.status, account.plan_key) == ("trial", "pro_monthly")
+
+
+def test_console_banner_says_the_trial_ended_and_by_when_to_pay(alpha: Tenant) -> None:
+    account = services.account_for(alpha)
+    BillingAccount.objects.filter(pk=account.pk).update(trial_ends_at=timezone.now() - timedelta(days=1))
+    with translation.override("en"):
+        page = owner_client(alpha).get("/console/", HTTP_ACCEPT_LANGUAGE="en")
+    client = owner_client(alpha)
+    client.cookies["django_language"] = "en"
+    text = client.get("/console/").content.decode()
+    assert "Your free trial has ended" in text
+    deadline = (timezone.now() - timedelta(days=1) + timedelta(days=7)).date().isoformat()
+    assert deadline in text and page.status_code == 200

@@ -11,6 +11,8 @@
 * Without Chromium, Playwright or a CJK font (Chinese drawn as boxes) the tests are
   skipped, and fail under ``CI=true``.
 * Screenshots go to a temporary directory (``BROWSER_SCREENSHOTS=<dir>`` to keep them).
+* Billing pages run against localstripe: ``stripe_on`` (from ``tests/billing/conftest.py``)
+  configures Stripe in-process, so the live server's threads see it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from django.conf import settings
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
 from django.db import connections
+
+# The fake Stripe (localstripe) and its settings, for the billing pages in the browser.
+from tests.billing.conftest import localstripe_url, stripe_on, webhook_sink  # noqa: F401
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
