@@ -183,7 +183,7 @@ class StripeEventAdmin(admin.ModelAdmin):
 def _billing_metrics() -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     for tier, amount in services.mrr_by_tier().items():
-        rows.append((str(_("MRR (%(tier)s)") % {"tier": tier}), services.money(amount)))
+        rows.append((str(_("MRR (%(tier)s)") % {"tier": services.tier_label(tier)}), services.money(amount)))
     rows.append((str(_("Shops overdue")), BillingAccount.objects.filter(past_due_since__isnull=False).count()))
     rows.append(
         (

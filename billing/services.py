@@ -27,7 +27,8 @@ from billing import gateway
 from billing.models import BillingAccount, Invoice, StripeEvent
 from billing.plans import Plan, plan, plan_for_stripe_id, plans
 from platform_core.audit import record_operator_action
-from platform_core.features import TIERS, limits_exceeded_for_tier
+from platform_core.features import TIER_CHOICES, TIERS, limits_exceeded_for_tier
+from platform_core.money import format_money
 from platform_core.tasks import publish_on_commit
 from tenants.models import Tenant
 from tenants.services import tenant_change_tier, tenant_lift_billing_suspension, tenant_set_status
@@ -139,7 +140,7 @@ def check_plan_allowed(account: BillingAccount, target: Plan) -> None:
             % {
                 "label": p["label"],
                 "used": p["used"],
-                "tier": target.tier,
+                "tier": tier_label(target.tier),
                 "limit": p["limit"],
                 "reduce": p["reduce_by"],
             }
@@ -219,9 +220,16 @@ def _email(account: BillingAccount, kind: str, **params: Any) -> None:
 
 
 def money(amount: int, currency: str | None = None) -> str:
-    currency = (currency or settings.BILLING_CURRENCY).upper()
-    symbol = {"CNY": "¥", "USD": "$", "EUR": "€"}.get(currency, currency + " ")
-    return f"{symbol}{amount // 100:,}.{amount % 100:02d}"
+    return format_money(amount, currency or settings.BILLING_CURRENCY)
+
+
+def tier_label(tier: str) -> str:
+    return str(dict(TIER_CHOICES).get(tier, tier))
+
+
+def plan_label(target: Plan) -> str:
+    interval = _("monthly") if target.interval == "month" else _("yearly")
+    return f"{tier_label(target.tier)} · {interval}"
 
 
 # --- Stripe: customers, cards, subscriptions ------------------------------------------
@@ -560,7 +568,8 @@ def _handle(kind: str, data: dict[str, Any]) -> str:
         return "checkout linked"
     if kind.startswith("customer.subscription."):
         if kind == "customer.subscription.trial_will_end":
-            _email(account, "trial_ending", date=_ts(data.get("trial_end")))
+            trial_end = _ts(data.get("trial_end"))
+            _email(account, "trial_ending", date=trial_end.date() if trial_end else "")
             return "trial ending notice sent"
         try:
             subscription = _d(v1.subscriptions.retrieve(data["id"]))
@@ -637,13 +646,9 @@ def run_dunning(now: datetime | None = None) -> dict[str, int]:
                 and not has_access(account, now)
                 and account.tenant.status == Tenant.Status.ACTIVE
             ):
-                tenant_set_status(
-                    account.tenant,
-                    Tenant.Status.SUSPENDED,
-                    actor=None,
-                    reason=_("Unpaid subscription: pay in the merchant console to reopen."),
-                    by="billing",
-                )
+                with translation.override(account.tenant.locale or settings.LANGUAGE_CODE):
+                    reason = _("Unpaid subscription: pay in the merchant console to reopen.")
+                tenant_set_status(account.tenant, Tenant.Status.SUSPENDED, actor=None, reason=reason, by="billing")
                 _email(account, "suspended")
                 counts["suspended"] += 1
             if changed:

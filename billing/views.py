@@ -24,6 +24,7 @@ def _plan_rows(account: BillingAccount) -> list[dict[str, Any]]:
         {
             "key": p.key,
             "tier": p.tier,
+            "label": services.plan_label(p),
             "interval": p.interval,
             "price": services.money(services.price_of(p)),
             "current": p.key == account.plan_key,
@@ -41,11 +42,21 @@ class BillingHome(ConsoleView):
                 "account": account,
                 "has_access": services.has_access(account),
                 "plans": _plan_rows(account),
+                "plan_label": _current_plan_label(account),
                 "invoices": account.invoices.all()[:24],
                 "stripe": account.provider == BillingAccount.Provider.STRIPE and gateway.stripe_enabled(),
                 "grace_days": settings.BILLING_GRACE_DAYS,
             },
         )
+
+
+def _current_plan_label(account: BillingAccount) -> str:
+    if not account.plan_key:
+        return ""
+    try:
+        return services.plan_label(services.resolve_plan(account, account.plan_key))
+    except services.BillingError:
+        return account.plan_key
 
 
 class OwnerBillingView(ConsoleView):
@@ -63,6 +74,7 @@ class OwnerBillingView(ConsoleView):
                 "account": account,
                 "has_access": services.has_access(account),
                 "plans": _plan_rows(account),
+                "plan_label": _current_plan_label(account),
                 "invoices": account.invoices.all()[:24],
                 "stripe": account.provider == BillingAccount.Provider.STRIPE and gateway.stripe_enabled(),
                 "grace_days": settings.BILLING_GRACE_DAYS,
@@ -94,6 +106,7 @@ class CardFormView(OwnerBillingView):
                 "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
                 "stripe_js_url": settings.STRIPE_JS_URL,
                 "plan_key": plan_key,
+                "plan_label": services.plan_label(services.resolve_plan(account, plan_key)) if plan_key else "",
                 "account": account,
             },
         )
