@@ -3,7 +3,7 @@ tier, the custom tier's quoted price, and recording offline payments."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -45,6 +45,7 @@ class InvoiceInline(admin.TabularInline):
 
 
 class OfflinePaymentForm(forms.Form):
+    plan = forms.ChoiceField(label=_("Plan paid for"), choices=())
     months = forms.IntegerField(label=_("Months paid"), min_value=1, max_value=36, initial=1)
     amount = forms.IntegerField(label=_("Amount received (minor units, e.g. fen)"), min_value=0)
     reference = forms.CharField(label=_("Reference (bank transfer no., receipt no.)"), max_length=120)
@@ -56,6 +57,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
         "tenant",
         "provider",
         "plan_key",
+        "requested_plan_key",
         "status",
         "trial_ends_at",
         "current_period_end",
@@ -117,10 +119,16 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
     def offline_payment(self, request: HttpRequest, pk: int) -> HttpResponse:
         account = get_object_or_404(BillingAccount.objects.select_related("tenant"), pk=pk)
-        form = OfflinePaymentForm(request.POST or None)
+        form = OfflinePaymentForm(
+            request.POST or None, initial={"plan": account.requested_plan_key or account.plan_key}
+        )
+        cast(forms.ChoiceField, form.fields["plan"]).choices = [
+            (p.key, services.plan_label(p)) for p in services.available_plans(account)
+        ]
         if request.method == "POST" and form.is_valid():
             try:
-                services.offline_record_payment(account, actor=request.user, **form.cleaned_data)
+                data = dict(form.cleaned_data)
+                services.offline_record_payment(account, actor=request.user, plan_key=data.pop("plan"), **data)
             except ValidationError as exc:
                 for field, errs in exc.error_dict.items():
                     form.add_error(field if field in form.fields else None, errs)

@@ -31,6 +31,8 @@ class BillingAccount(models.Model):
     provider = models.CharField(_("provider"), max_length=16, choices=Provider.choices)
     status = models.CharField(_("status"), max_length=24, choices=Status.choices, default=Status.TRIAL)
     plan_key = models.CharField(_("plan"), max_length=40, blank=True)
+    # offline billing: an upgrade the merchant asked for, applied when the operator records payment
+    requested_plan_key = models.CharField(_("requested plan"), max_length=40, blank=True)
     trial_ends_at = models.DateTimeField(_("trial ends"), null=True, blank=True)
     current_period_end = models.DateTimeField(_("paid through"), null=True, blank=True)
     cancel_at_period_end = models.BooleanField(_("cancels at period end"), default=False)
@@ -38,6 +40,7 @@ class BillingAccount(models.Model):
     stripe_customer_id = models.CharField(_("Stripe customer"), max_length=64, blank=True, db_index=True)
     stripe_subscription_id = models.CharField(_("Stripe subscription"), max_length=64, blank=True, db_index=True)
     stripe_subscription_item_id = models.CharField(max_length=64, blank=True)
+    stripe_plan_id = models.CharField(max_length=80, blank=True)
     card_brand = models.CharField(_("card brand"), max_length=20, blank=True)
     card_last4 = models.CharField(_("card last 4 digits"), max_length=4, blank=True)
     # custom tier: the operator's quote, per month, in minor units of BILLING_CURRENCY
@@ -77,6 +80,7 @@ class Invoice(models.Model):
     period_end = models.DateTimeField(null=True, blank=True)
     payment_failed_at = models.DateTimeField(_("payment failed"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
     reference = models.CharField(_("reference"), max_length=120, blank=True)  # offline payments
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -10,8 +10,12 @@ Nothing is ever deleted.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -35,6 +39,7 @@ from tenants.services import tenant_change_tier, tenant_lift_billing_suspension,
 
 log = logging.getLogger(__name__)
 ACCESS_STATUSES = {"trialing", "active"}
+_BILLING_LOCK = 0x46584E10  # advisory lock class for one shop's billing actions
 OVERDUE_STATUSES = {"past_due", "unpaid", "incomplete", "incomplete_expired", "canceled"}
 CUSTOM_PLAN_KEY = "custom"
 
@@ -89,7 +94,8 @@ def custom_plan(account: BillingAccount) -> Plan | None:
         tier="custom",
         interval="month",
         amount=account.custom_monthly_amount,
-        stripe_id=f"fenxiao-custom-{account.tenant.slug}",
+        # a new quote is a new price in Stripe (prices are immutable there)
+        stripe_id=f"fenxiao-custom-{account.tenant.slug}-{account.custom_monthly_amount}",
     )
 
 
@@ -125,9 +131,10 @@ def resolve_plan(account: BillingAccount, key: str) -> Plan:
 
 
 def _plan_of_stripe_id(account: BillingAccount, stripe_id: str) -> Plan | None:
-    quoted = custom_plan(account)
-    if quoted and quoted.stripe_id == stripe_id:
-        return quoted
+    custom_prefix = f"fenxiao-custom-{account.tenant.slug}-"
+    if stripe_id.startswith(custom_prefix):
+        amount = stripe_id.removeprefix(custom_prefix)
+        return Plan(CUSTOM_PLAN_KEY, "custom", "month", int(amount) if amount.isdigit() else 0, stripe_id)
     return plan_for_stripe_id(stripe_id)
 
 
@@ -179,10 +186,13 @@ def _settle(account: BillingAccount, reason: str) -> None:
 
 # --- emails -------------------------------------------------------------------------
 def notify_merchant(account: BillingAccount, subject: str, body: str) -> None:
-    tenant = account.tenant
-    if not tenant.owner_email:
+    """Mail the shop's owner once the current transaction commits (never for a rollback)."""
+    recipient = account.tenant.owner_email
+    if not recipient:
         return
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [tenant.owner_email], fail_silently=True)
+    transaction.on_commit(
+        lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient], fail_silently=True)
+    )
 
 
 def _email(account: BillingAccount, kind: str, **params: Any) -> None:
@@ -290,16 +300,71 @@ def _ensure_stripe_plan(account: BillingAccount, target: Plan) -> None:
         )
 
 
+LIVE_STATUSES = {"trialing", "active", "past_due", "unpaid"}
+
+
+def _stripe_guard(func: Any) -> Any:
+    """Stripe refusals become a ``BillingError`` the merchant reads (a 4xx page), never a 500."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except gateway.CardError as exc:
+            raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
+        except gateway.StripeError as exc:
+            log.warning("stripe refused %s: %s", func.__name__, exc)
+            raise BillingError(
+                getattr(exc, "user_message", None) or _("Stripe could not complete this just now. Please try again."),
+                code="stripe_error",
+            ) from exc
+
+    return wrapper
+
+
+@contextmanager
+def _one_at_a_time(account: BillingAccount) -> Iterator[None]:
+    """Serialise billing actions of one shop across processes (held over Stripe calls:
+    an advisory lock, not a row lock, so nothing else waits on it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_BILLING_LOCK, account.pk])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_BILLING_LOCK, account.pk])
+
+
+def _live_subscription_in_stripe(account: BillingAccount) -> dict[str, Any] | None:
+    if not account.stripe_customer_id:
+        return None
+    found = gateway.v1().subscriptions.list(params={"customer": account.stripe_customer_id})
+    return next((_d(sub) for sub in found.data if sub.status in LIVE_STATUSES), None)
+
+
+@_stripe_guard
 def subscribe(tenant: Tenant, plan_key: str, payment_method_id: str) -> BillingAccount:
     account = account_for(tenant)
     target = resolve_plan(account, plan_key)
-    if account.stripe_subscription_id and account.status not in ("canceled", "incomplete_expired"):
-        raise BillingError(_("You already have a subscription; change its plan instead."), code="already_subscribed")
     check_plan_allowed(account, target)
-    _ensure_customer(account)
-    _ensure_stripe_plan(account, target)
-    try:
+    with _one_at_a_time(account):
+        account.refresh_from_db()
+        _ensure_customer(account)
+        live = _live_subscription_in_stripe(account)
+        if live is not None:
+            # Already subscribed (another tab, a Checkout): adopt it, create nothing.
+            with transaction.atomic():
+                locked = _locked(account)
+                _sync_subscription(locked, live)
+                locked.save()
+            raise BillingError(
+                _("You already have a subscription; change its plan instead."), code="already_subscribed"
+            )
+        _ensure_stripe_plan(account, target)
         _use_payment_method(account, payment_method_id)
+        BillingAccount.objects.filter(pk=account.pk).update(
+            card_brand=account.card_brand, card_last4=account.card_last4
+        )
         params: dict[str, Any] = {
             "customer": account.stripe_customer_id,
             "items": [{"plan": target.stripe_id}],
@@ -310,34 +375,42 @@ def subscribe(tenant: Tenant, plan_key: str, payment_method_id: str) -> BillingA
         else:
             # Charged now: a declined card refuses the subscription instead of leaving it incomplete.
             params["payment_behavior"] = "error_if_incomplete"
+        attempt = int(time.time() // 600)  # a retry within ten minutes is the same request
         subscription = _d(
             gateway.v1().subscriptions.create(
                 params=params,
-                options={"idempotency_key": f"fenxiao-sub-{account.pk}-{target.key}-{payment_method_id}"},
+                options={
+                    "idempotency_key": f"fenxiao-sub-{account.pk}-{target.stripe_id}-{payment_method_id}-{attempt}"
+                },
             )
         )
-    except gateway.CardError as exc:
-        raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
-    if subscription["status"] == "incomplete" and "trial_end" not in params:
-        # The first charge did not go through (declined, or the bank wants authentication):
-        # leave no half-made subscription behind.
-        gateway.v1().subscriptions.cancel(subscription["id"])
-        raise BillingError(_("Your card was declined. Try another card."), code="card_declined")
-    with transaction.atomic():
-        locked = _locked(account)
-        locked.card_brand, locked.card_last4 = account.card_brand, account.card_last4
-        locked.provider = BillingAccount.Provider.STRIPE
-        locked.plan_key = target.key
-        _sync_subscription(locked, subscription)
-        locked.save()
+        if subscription["status"] == "incomplete" and "trial_end" not in params:
+            # The first charge did not go through (declined, or the bank wants authentication):
+            # leave no half-made subscription behind.
+            gateway.v1().subscriptions.cancel(subscription["id"])
+            raise BillingError(_("Your card was declined. Try another card."), code="card_declined")
+        with transaction.atomic():
+            locked = _locked(account)
+            locked.provider = BillingAccount.Provider.STRIPE
+            locked.plan_key = target.key
+            locked.requested_plan_key = ""
+            _sync_subscription(locked, subscription)
+            locked.save()
     return locked
 
 
+def _tier_rank(tier: str) -> int:
+    return TIERS.index(tier) if tier in TIERS else len(TIERS)
+
+
+@_stripe_guard
 def change_plan(tenant: Tenant, plan_key: str) -> BillingAccount:
-    """Upgrade or downgrade, prorated by Stripe; refused when the shop exceeds the target's limits."""
+    """Upgrade or downgrade, prorated by Stripe; refused when the shop exceeds the target's
+    limits. Offline (operator-managed) billing applies downgrades at once; an upgrade is a
+    request the operator fulfils when recording the payment."""
     account = account_for(tenant)
     target = resolve_plan(account, plan_key)
-    if target.key == account.plan_key:
+    if target.key == account.plan_key and target.stripe_id == (account.stripe_plan_id or target.stripe_id):
         return account
     check_plan_allowed(account, target)
     if account.provider == BillingAccount.Provider.OFFLINE or not account.stripe_subscription_id:
@@ -345,30 +418,38 @@ def change_plan(tenant: Tenant, plan_key: str) -> BillingAccount:
             raise BillingError(_("Subscribe first."), code="no_subscription")
         with transaction.atomic():
             locked = _locked(account)
-            locked.plan_key = target.key
-            _apply_plan_tier(locked, f"plan changed to {target.key}")
+            current = resolve_plan(locked, locked.plan_key).tier if locked.plan_key else locked.tenant.tier
+            upgrade = _tier_rank(target.tier) > _tier_rank(current)
+            if locked.provider == BillingAccount.Provider.OFFLINE and upgrade and locked.status != "trial":
+                locked.requested_plan_key = target.key
+                record_operator_action(
+                    None, "billing.plan_requested", locked.tenant, {"plan": locked.plan_key}, {"requested": target.key}
+                )
+            else:
+                locked.plan_key = target.key
+                locked.requested_plan_key = ""
+                _apply_plan_tier(locked, f"plan changed to {target.key}")
             locked.save()
         return locked
-    _ensure_stripe_plan(account, target)
-    try:
+    with _one_at_a_time(account):
+        _ensure_stripe_plan(account, target)
         gateway.v1().subscription_items.update(
             account.stripe_subscription_item_id,
             params={"plan": target.stripe_id, "proration_behavior": "create_prorations"},
         )
-    except gateway.CardError as exc:
-        raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
-    subscription = _d(gateway.v1().subscriptions.retrieve(account.stripe_subscription_id))
-    with transaction.atomic():
-        locked = _locked(account)
-        locked.plan_key = target.key
-        _sync_subscription(locked, subscription)
-        locked.save()
+        subscription = _d(gateway.v1().subscriptions.retrieve(account.stripe_subscription_id))
+        with transaction.atomic():
+            locked = _locked(account)
+            locked.plan_key = target.key
+            _sync_subscription(locked, subscription)
+            locked.save()
     return locked
 
 
+@_stripe_guard
 def set_cancel_at_period_end(tenant: Tenant, cancel: bool) -> BillingAccount:
     account = account_for(tenant)
-    if not account.stripe_subscription_id:
+    if not account.stripe_subscription_id or account.status not in LIVE_STATUSES:
         raise BillingError(_("There is no subscription to cancel."), code="no_subscription")
     subscription = _d(
         gateway.v1().subscriptions.update(account.stripe_subscription_id, params={"cancel_at_period_end": cancel})
@@ -380,11 +461,13 @@ def set_cancel_at_period_end(tenant: Tenant, cancel: bool) -> BillingAccount:
     return locked
 
 
+@_stripe_guard
 def update_payment_method(tenant: Tenant, payment_method_id: str) -> BillingAccount:
     """Use a new card from now on, and retry what is overdue with it."""
     account = account_for(tenant)
     _ensure_customer(account)
     _use_payment_method(account, payment_method_id)
+    BillingAccount.objects.filter(pk=account.pk).update(card_brand=account.card_brand, card_last4=account.card_last4)
     v1 = gateway.v1()
     if account.stripe_subscription_id:
         # The subscription charges the customer's default card (set above): retry what is open.
@@ -392,20 +475,21 @@ def update_payment_method(tenant: Tenant, payment_method_id: str) -> BillingAcco
             i for i in v1.invoices.list(params={"customer": account.stripe_customer_id}).data if i.status == "open"
         ]
         for invoice in open_invoices:
-            try:
-                paid = v1.invoices.pay(invoice.id)
-            except gateway.CardError as exc:
-                raise BillingError(exc.user_message or _("Your card was declined."), code="card_declined") from exc
-            record_invoice(account, _d(paid))
+            paid = _d(v1.invoices.pay(invoice.id))
+            with transaction.atomic():
+                record_invoice(_locked(account), paid)
+    subscription = (
+        _d(v1.subscriptions.retrieve(account.stripe_subscription_id)) if account.stripe_subscription_id else None
+    )
     with transaction.atomic():
         locked = _locked(account)
-        locked.card_brand, locked.card_last4 = account.card_brand, account.card_last4
-        if locked.stripe_subscription_id:
-            _sync_subscription(locked, _d(v1.subscriptions.retrieve(locked.stripe_subscription_id)))
+        if subscription is not None:
+            _sync_subscription(locked, subscription)
         locked.save()
     return locked
 
 
+@_stripe_guard
 def portal_url(tenant: Tenant, return_url: str) -> str:
     account = account_for(tenant)
     customer = _ensure_customer(account)
@@ -420,12 +504,16 @@ def portal_url(tenant: Tenant, return_url: str) -> str:
     return str(session.url)
 
 
+@_stripe_guard
 def checkout_url(tenant: Tenant, plan_key: str, success_url: str, cancel_url: str) -> str:
     """Subscribe through Stripe Checkout instead of the embedded card form."""
     account = account_for(tenant)
     target = resolve_plan(account, plan_key)
     check_plan_allowed(account, target)
+    if account.stripe_subscription_id and account.status in LIVE_STATUSES:
+        raise BillingError(_("You already have a subscription; change its plan instead."), code="already_subscribed")
     customer = _ensure_customer(account)
+    _ensure_stripe_plan(account, target)
     params: dict[str, Any] = {
         "mode": "subscription",
         "customer": customer,
@@ -448,6 +536,15 @@ def checkout_url(tenant: Tenant, plan_key: str, success_url: str, cancel_url: st
     return str(session.url)
 
 
+def _adoptable(account: BillingAccount, subscription: dict[str, Any]) -> bool:
+    """Whether ``subscription`` is (or may become) the shop's subscription: its current one;
+    any when it has none; a live one when the current one is over. A stale event about an
+    old, ended subscription never replaces a live one."""
+    if not account.stripe_subscription_id or subscription["id"] == account.stripe_subscription_id:
+        return True
+    return subscription["status"] in LIVE_STATUSES and account.status not in LIVE_STATUSES
+
+
 def _sync_subscription(account: BillingAccount, subscription: dict[str, Any]) -> None:
     """Copy Stripe's current state of the subscription onto the (locked) account."""
     now = timezone.now()
@@ -460,9 +557,11 @@ def _sync_subscription(account: BillingAccount, subscription: dict[str, Any]) ->
         item = items[0]
         account.stripe_subscription_item_id = item["id"]
         stripe_plan = item.get("plan") or item.get("price")
-        found = _plan_of_stripe_id(account, stripe_plan["id"]) if stripe_plan else None
-        if found:
-            account.plan_key = found.key
+        if stripe_plan:
+            account.stripe_plan_id = stripe_plan["id"]
+            found = _plan_of_stripe_id(account, stripe_plan["id"])
+            if found:
+                account.plan_key = found.key
         period_end = item.get("current_period_end") or subscription.get("current_period_end")
         account.current_period_end = _ts(period_end) or account.current_period_end
     account.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
@@ -504,6 +603,13 @@ def record_invoice(account: BillingAccount, invoice: dict[str, Any]) -> Invoice:
     return record
 
 
+def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    """The invoice's subscription: ``parent.subscription_details`` in current API versions,
+    the top-level ``subscription`` in older ones."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return details.get("subscription") or invoice.get("subscription")
+
+
 # --- webhooks ---------------------------------------------------------------------------
 def webhook_receive(payload: bytes, signature: str) -> tuple[StripeEvent | None, bool]:
     """Verify and record an event (once per id). Returns (event, is_new); raises on a bad
@@ -538,72 +644,92 @@ def _account_of(data: dict[str, Any]) -> BillingAccount | None:
     return None
 
 
+def _fetch_current_state(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What the event is about, as Stripe has it now (read before any lock is taken)."""
+    v1 = gateway.v1()
+    state: dict[str, Any] = {}
+    sub_id: str | None = None
+    if kind == "checkout.session.completed":
+        sub_id = data.get("subscription")
+    elif kind.startswith("customer.subscription.") and kind != "customer.subscription.trial_will_end":
+        sub_id = data.get("id")
+    elif kind.startswith("invoice."):
+        state["invoice"] = _d(v1.invoices.retrieve(data["id"]))
+        sub_id = _invoice_subscription(state["invoice"])
+    if sub_id:
+        try:
+            state["subscription"] = _d(v1.subscriptions.retrieve(sub_id))
+        except gateway.InvalidRequestError as exc:
+            if getattr(exc, "code", None) != "resource_missing":
+                raise  # transient: the event stays unprocessed and is retried
+    return state
+
+
 def process_event(event_id: str) -> str:
-    """Apply one recorded event exactly once: the effect and ``processed_at`` commit together."""
+    """Apply one recorded event exactly once: Stripe is read first, then the effect and
+    ``processed_at`` commit together; mails go out after the commit."""
+    record = StripeEvent.objects.get(event_id=event_id)
+    if record.processed_at is not None:
+        return "already processed"
+    data = record.payload.get("data", {}).get("object", {})
+    if _account_of(data) is None:
+        state: dict[str, Any] = {}  # not one of our shops: nothing to ask Stripe
+    else:
+        state = _fetch_current_state(record.type, data)
     with transaction.atomic():
         record = StripeEvent.objects.select_for_update().get(event_id=event_id)
         if record.processed_at is not None:
             return "already processed"
-        outcome = _handle(record.type, record.payload.get("data", {}).get("object", {}))
+        outcome = _apply_event(record.type, data, state)
         record.processed_at = timezone.now()
         record.outcome = outcome[:255]
         record.save(update_fields=["processed_at", "outcome"])
     return outcome
 
 
-def _handle(kind: str, data: dict[str, Any]) -> str:
+def _apply_event(kind: str, data: dict[str, Any], state: dict[str, Any]) -> str:
     account = _account_of(data)
     if account is None:
         return "ignored: no shop for this customer"
     account = _locked(account)
-    v1 = gateway.v1()
-    if kind == "checkout.session.completed":
-        subscription_id = data.get("subscription")
-        if subscription_id:
-            metadata = data.get("metadata") or {}
-            if metadata.get("plan_key"):
-                account.plan_key = metadata["plan_key"]
-            _sync_subscription(account, _d(v1.subscriptions.retrieve(subscription_id)))
-        account.save()
-        return "checkout linked"
-    if kind.startswith("customer.subscription."):
-        if kind == "customer.subscription.trial_will_end":
-            trial_end = _ts(data.get("trial_end"))
-            _email(account, "trial_ending", date=trial_end.date() if trial_end else "")
-            return "trial ending notice sent"
-        try:
-            subscription = _d(v1.subscriptions.retrieve(data["id"]))
-        except gateway.InvalidRequestError as exc:
-            if getattr(exc, "code", None) != "resource_missing":
-                raise
-            subscription = None  # deleted in Stripe; other errors propagate and the event is retried
-        if subscription is None or (
-            account.stripe_subscription_id
-            and subscription["id"] != account.stripe_subscription_id
-            and kind != "customer.subscription.created"
-        ):
+    subscription = state.get("subscription")
+    if kind == "customer.subscription.trial_will_end":
+        trial_end = _ts(data.get("trial_end"))
+        _email(account, "trial_ending", date=trial_end.date() if trial_end else "")
+        return "trial ending notice sent"
+    outcome = "ignored: event type not handled"
+    if kind == "checkout.session.completed" or kind.startswith("customer.subscription."):
+        if subscription is None:
+            return "ignored: subscription no longer exists"
+        if not _adoptable(account, subscription):
+            log.warning("shop %s: ignoring event about other subscription %s", account.tenant.slug, subscription["id"])
             return "ignored: not the shop's current subscription"
+        plan_key = (data.get("metadata") or {}).get("plan_key") if kind == "checkout.session.completed" else None
+        if plan_key:
+            account.plan_key = plan_key
         _sync_subscription(account, subscription)
-        account.save()
-        return f"subscription {account.status}"
-    if kind.startswith("invoice."):
-        invoice = _d(v1.invoices.retrieve(data["id"]))  # current state, whatever the delivery order
+        outcome = "checkout linked" if kind == "checkout.session.completed" else f"subscription {account.status}"
+    elif kind.startswith("invoice."):
+        invoice = state["invoice"]
         record = record_invoice(account, invoice)
-        if invoice.get("subscription") or account.stripe_subscription_id:
-            sub_id = invoice.get("subscription") or account.stripe_subscription_id
-            _sync_subscription(account, _d(v1.subscriptions.retrieve(sub_id)))
+        if subscription is not None and _adoptable(account, subscription):
+            _sync_subscription(account, subscription)
         if kind == "invoice.payment_failed" and invoice["status"] != "paid":
             record.payment_failed_at = record.payment_failed_at or timezone.now()
             record.save(update_fields=["payment_failed_at"])
-            _set_overdue(account, timezone.now())
+            if subscription is None or subscription["id"] == account.stripe_subscription_id:
+                _set_overdue(account, timezone.now())
             _email(account, "payment_failed")
         if kind in ("invoice.paid", "invoice.payment_succeeded") and invoice["status"] == "paid":
-            if account.status in ACCESS_STATUSES or account.status == "past_due":
+            if account.status in ACCESS_STATUSES:
                 _settle(account, reason="billing: invoice paid")
-            _email(account, "receipt", amount=money(int(invoice.get("amount_paid") or 0), invoice.get("currency")))
-        account.save()
-        return f"invoice {invoice['status']}"
-    return "ignored: event type not handled"
+            if record.receipt_sent_at is None:  # invoice.paid and .payment_succeeded: one receipt
+                record.receipt_sent_at = timezone.now()
+                record.save(update_fields=["receipt_sent_at"])
+                _email(account, "receipt", amount=money(int(invoice.get("amount_paid") or 0), invoice.get("currency")))
+        outcome = f"invoice {invoice['status']}"
+    account.save()
+    return outcome
 
 
 # --- dunning (beat) -----------------------------------------------------------------
@@ -648,7 +774,9 @@ def run_dunning(now: datetime | None = None) -> dict[str, int]:
             ):
                 with translation.override(account.tenant.locale or settings.LANGUAGE_CODE):
                     reason = _("Unpaid subscription: pay in the merchant console to reopen.")
-                tenant_set_status(account.tenant, Tenant.Status.SUSPENDED, actor=None, reason=reason, by="billing")
+                tenant_set_status(
+                    account.tenant, Tenant.Status.SUSPENDED, actor=None, reason=reason, by="billing", only_from="active"
+                )
                 _email(account, "suspended")
                 counts["suspended"] += 1
             if changed:
@@ -657,8 +785,11 @@ def run_dunning(now: datetime | None = None) -> dict[str, int]:
 
 
 # --- offline provider (operators) ---------------------------------------------------
-def offline_record_payment(account: BillingAccount, *, months: int, amount: int, reference: str, actor: Any) -> Invoice:
-    """An operator records a payment received outside Stripe: extends the paid period."""
+def offline_record_payment(
+    account: BillingAccount, *, months: int, amount: int, reference: str, actor: Any, plan_key: str = ""
+) -> Invoice:
+    """An operator records a payment received outside Stripe: extends the paid period, and
+    moves the shop to ``plan_key`` (default: the plan it asked for, else its current one)."""
     if months < 1 or months > 36:
         raise ValidationError({"months": _("Between 1 and 36 months.")})
     if amount < 0:
@@ -668,6 +799,11 @@ def offline_record_payment(account: BillingAccount, *, months: int, amount: int,
         before = {"status": locked.status, "paid_through": str(locked.current_period_end or "")}
         start = max(timezone.now(), locked.current_period_end or timezone.now())
         end = start + timedelta(days=30 * months)
+        chosen = plan_key or locked.requested_plan_key or locked.plan_key
+        if chosen:
+            resolve_plan(locked, chosen)  # a BillingError for an unknown plan
+            locked.plan_key = chosen
+        locked.requested_plan_key = ""
         locked.provider = BillingAccount.Provider.OFFLINE
         locked.status = BillingAccount.Status.ACTIVE
         locked.current_period_end = end
@@ -693,7 +829,13 @@ def offline_record_payment(account: BillingAccount, *, months: int, amount: int,
             "billing.offline_payment",
             locked.tenant,
             before,
-            {"status": locked.status, "paid_through": str(end), "amount": amount, "reference": reference},
+            {
+                "status": locked.status,
+                "plan": locked.plan_key,
+                "paid_through": str(end),
+                "amount": amount,
+                "reference": reference,
+            },
         )
     return invoice
 

@@ -131,10 +131,13 @@ class CardFormView(OwnerBillingView):
 class ChangePlanView(OwnerBillingView):
     def post(self, request: HttpRequest) -> HttpResponse:
         try:
-            services.change_plan(self.shop, request.POST.get("plan", ""))
+            account = services.change_plan(self.shop, request.POST.get("plan", ""))
         except services.BillingError as exc:
             return self.refused(exc)
-        messages.success(request, _("Plan changed."))
+        if account.requested_plan_key:
+            messages.success(request, _("Upgrade requested: the platform applies it when it records your payment."))
+        else:
+            messages.success(request, _("Plan changed."))
         return self.back()
 
 

@@ -35,6 +35,12 @@ class ShopFileSystemStorage(FileSystemStorage):
 
 
 class ShopS3Storage(S3Storage):
+    def __init__(self, **kwargs: object) -> None:
+        root = kwargs.pop("location", None)
+        super().__init__(**kwargs)
+        # django-storages would skip AWS_LOCATION (it sees our property); take it ourselves.
+        self._root = str(root if root is not None else getattr(settings, "AWS_LOCATION", ""))
+
     @property  # type: ignore[override]
     def location(self) -> str:
         root = getattr(self, "_root", "") or ""

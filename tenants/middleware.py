@@ -25,10 +25,16 @@ CONSOLE_PREFIXES = ("/console/", "/api/v1/console/", "/static/", "/media/", "/i1
 class ShopRoutingMiddleware(TenantMainMiddleware):
     @staticmethod
     def hostname_from_request(request: HttpRequest) -> str:
-        return TenantMainMiddleware.hostname_from_request(request).lower().rstrip(".")
+        # The exact host (lowercase, no port); "www." is tried as-is first (get_tenant).
+        return request.get_host().split(":")[0].lower().rstrip(".")
 
     def get_tenant(self, domain_model: Any, hostname: str) -> Any:
-        domain = domain_model.objects.select_related("tenant").get(domain=hostname, verified=True)
+        domains = domain_model.objects.select_related("tenant").filter(verified=True)
+        domain = domains.filter(domain=hostname).first()
+        if domain is None and hostname.startswith("www."):
+            domain = domains.filter(domain=hostname[4:]).first()
+        if domain is None:
+            raise domain_model.DoesNotExist(hostname)
         return domain.tenant
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:

@@ -14,6 +14,8 @@ before they can be handed out.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -31,11 +33,14 @@ from django_tenants.utils import get_public_schema_name, get_tenant_base_migrate
 from platform_core.tenancy import use_public_schema, use_schema
 from tenants.models import PooledSchema, SchemaTemplate
 
+log = logging.getLogger(__name__)
+
 TEMPLATE_SCHEMA = "tpl_shops"
 POOL_PREFIX = "pool_"
 SHOP_PREFIX = "shop_"
 _SCHEMA_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _TEMPLATE_LOCK = 0x46584E01  # advisory lock id for template (re)builds
+_POOL_LOCK = 0x46584E02  # advisory lock id for pool refills
 
 
 class SchemaError(RuntimeError):
@@ -142,39 +147,57 @@ def all_shop_schemas() -> list[str]:
 
 
 # --- the template and its replay script -----------------------------------------------
+SCHEMA_TOKEN = "⟦schema⟧"  # stands for the target schema in the replay script
 _script_cache: dict[str, str] = {}
 
 
-def ensure_template(verbosity: int = 0, stdout: TextIO | None = None) -> str:
-    """Make sure the template schema exists at the code's migration state.
+class TemplateOutdated(SchemaError):
+    """The template (and so the replay script) is not at this code's migration state yet,
+    e.g. during a deploy before ``migrate_all`` ran. Signup must not migrate: it retries later."""
 
-    Normally a single indexed read. After a deploy with new migrations the first caller
-    migrates the template (under an advisory lock) and rebuilds the replay script."""
+
+def replay_script(*, build: bool = False, verbosity: int = 0, stdout: TextIO | None = None) -> str:
+    """The replay script for this code's migration state.
+
+    A process keeps it in memory once read. It is self-contained (no reference to the
+    template schema), so it stays valid while a deploy migrates the template. Only with
+    ``build=True`` (deploy, pool refill, tests) is a missing or outdated template migrated
+    and the script rebuilt; request paths raise ``TemplateOutdated`` instead."""
     fingerprint = expected_fingerprint()
-    if fingerprint in _script_cache:
-        return _script_cache[fingerprint]
-    row = SchemaTemplate.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
-    if row is None or row.fingerprint != fingerprint or not row.script or not schema_exists(TEMPLATE_SCHEMA):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [_TEMPLATE_LOCK])
-        try:
-            row = SchemaTemplate.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
-            if row is None or row.fingerprint != fingerprint or not row.script or not schema_exists(TEMPLATE_SCHEMA):
-                with connection.cursor() as cursor:
-                    cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {q(TEMPLATE_SCHEMA)}")
-                migrate_schema(TEMPLATE_SCHEMA, verbosity=verbosity, stdout=stdout)
-                if behind([TEMPLATE_SCHEMA]):
-                    raise SchemaError("template schema is still behind after migrating it")
-                script = build_replay_script(TEMPLATE_SCHEMA)
-                row, _created = SchemaTemplate.objects.update_or_create(
-                    schema_name=TEMPLATE_SCHEMA, defaults={"fingerprint": fingerprint, "script": script}
-                )
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_TEMPLATE_LOCK])
-    _script_cache.clear()
+    cached = _script_cache.get(fingerprint)
+    if cached is not None:
+        return cached
+    row = SchemaTemplate.objects.filter(schema_name=TEMPLATE_SCHEMA, fingerprint=fingerprint).first()
+    if row is None or not row.script:
+        if not build:
+            raise TemplateOutdated(f"no replay script for migration state {fingerprint[:12]} yet")
+        row = _build_template(fingerprint, verbosity=verbosity, stdout=stdout)
     _script_cache[fingerprint] = row.script
     return row.script
+
+
+def ensure_template(verbosity: int = 0, stdout: TextIO | None = None) -> str:
+    """Deploy-time: the template at this code's migration state, and its replay script."""
+    return replay_script(build=True, verbosity=verbosity, stdout=stdout)
+
+
+def _build_template(fingerprint: str, verbosity: int = 0, stdout: TextIO | None = None) -> SchemaTemplate:
+    with transaction.atomic():
+        with connection.cursor() as cursor:  # one builder at a time; released at commit
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_TEMPLATE_LOCK])
+        row = SchemaTemplate.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
+        if row is not None and row.fingerprint == fingerprint and row.script and schema_exists(TEMPLATE_SCHEMA):
+            return row
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {q(TEMPLATE_SCHEMA)}")
+        migrate_schema(TEMPLATE_SCHEMA, verbosity=verbosity, stdout=stdout)
+        if behind([TEMPLATE_SCHEMA]):
+            raise SchemaError("template schema is still behind after migrating it")
+        script = build_replay_script(TEMPLATE_SCHEMA)
+        row, _created = SchemaTemplate.objects.update_or_create(
+            schema_name=TEMPLATE_SCHEMA, defaults={"fingerprint": fingerprint, "script": script}
+        )
+        return row
 
 
 def _fetch(sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
@@ -183,14 +206,24 @@ def _fetch(sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def build_replay_script(template: str) -> str:
-    """Generate the DDL (and seed data) that recreates ``template`` under another name.
+def _dollar_quote(text: str) -> str:
+    tag = "$fx$"
+    n = 0
+    while tag in text:
+        n += 1
+        tag = f"$fx{n}$"
+    return f"{tag}{text}{tag}"
 
-    The result uses the placeholder ``{schema}`` for the target schema and references the
-    template for ``LIKE`` and seed rows. Tables keep their column order, defaults, identity
-    columns and storage; constraints and indexes keep their names (later migrations refer
-    to them by name). Object kinds we do not replay make this fail loudly."""
-    tpl = q(template)
+
+def build_replay_script(template: str) -> str:
+    """Generate the DDL and seed rows that recreate ``template`` under another name.
+
+    Self-contained: explicit column definitions (types, defaults, identity, generated
+    columns, collations), constraints and indexes under their own names (later migrations
+    refer to them by name), and the seed rows (migration records, content types,
+    permissions) as literals — nothing refers back to the template, so the script stays
+    right while the template itself is being migrated. ``⟦schema⟧`` stands for the target.
+    Object kinds it does not replay make it fail loudly."""
     unsupported = _fetch(
         "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relkind IN ('v', 'm', 'f') "
@@ -198,10 +231,16 @@ def build_replay_script(template: str) -> str:
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal "
         "UNION ALL SELECT p.proname, 'p' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname = %s "
+        "UNION ALL SELECT t.typname, 'y' FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+        "WHERE n.nspname = %s AND t.typtype IN ('e', 'd', 'r', 'm') "
         "UNION ALL SELECT c.relname, 'S' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relkind = 'S' AND NOT EXISTS ("
-        "  SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))",
-        [template] * 4,
+        "  SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i') "
+        "UNION ALL SELECT c.relname || '.' || a.attname, 'd' FROM pg_attrdef d "
+        "JOIN pg_class c ON c.oid = d.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+        "WHERE n.nspname = %s AND pg_get_expr(d.adbin, d.adrelid) LIKE '%%nextval(%%'",
+        [template] * 6,
     )
     if unsupported:
         raise SchemaError(
@@ -213,18 +252,45 @@ def build_replay_script(template: str) -> str:
         r[0]
         for r in _fetch(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.relname",
+            "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname",
             [template],
         )
     ]
-    statements = [
-        f'CREATE TABLE {{schema}}."{t}" (LIKE {tpl}."{t}" INCLUDING DEFAULTS INCLUDING IDENTITY '
-        f"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)"
-        for t in tables
-    ]
-    # Constraints by name: primary keys, uniques and exclusions first, foreign keys last.
+    columns = _fetch(
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+        "pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, "
+        "CASE WHEN a.attcollation <> t.typcollation THEN co.collname END "
+        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid "
+        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "LEFT JOIN pg_collation co ON co.oid = a.attcollation "
+        "WHERE n.nspname = %s AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY c.relname, a.attnum",
+        [template],
+    )
+    by_table: dict[str, list[str]] = {t: [] for t in tables}
+    insertable: dict[str, list[str]] = {t: [] for t in tables}
+    identity: dict[str, list[str]] = {t: [] for t in tables}
+    for table, name, type_, notnull, default, ident, generated, collation in columns:
+        parts = [f'"{name}" {type_}']
+        if collation:
+            parts.append(f'COLLATE "{collation}"')
+        if generated == "s":
+            parts.append(f"GENERATED ALWAYS AS ({default}) STORED")
+        elif default is not None:
+            parts.append(f"DEFAULT {default}")
+        if ident:
+            parts.append("GENERATED ALWAYS AS IDENTITY" if ident == "a" else "GENERATED BY DEFAULT AS IDENTITY")
+            identity[table].append(name)
+        if notnull:
+            parts.append("NOT NULL")
+        by_table[table].append(" ".join(parts))
+        if generated != "s":
+            insertable[table].append(f'"{name}"')
+    statements = [f'CREATE TABLE {SCHEMA_TOKEN}."{t}" ({", ".join(by_table[t])})' for t in tables]
+    prefix = f"{template}."
     constraints = _fetch(
-        "SELECT c.relname, con.conname, pg_get_constraintdef(con.oid), con.contype "
+        "SELECT c.relname, con.conname, pg_get_constraintdef(con.oid) "
         "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND con.contype IN ('p', 'u', 'x', 'c', 'f') "
@@ -232,10 +298,9 @@ def build_replay_script(template: str) -> str:
         "WHEN 'c' THEN 3 ELSE 4 END, c.relname, con.conname",
         [template],
     )
-    prefix = f"{template}."
-    for table, name, definition, _kind in constraints:
-        definition = definition.replace(f"REFERENCES {prefix}", "REFERENCES {schema}.")
-        statements.append(f'ALTER TABLE {{schema}}."{table}" ADD CONSTRAINT "{name}" {definition}')
+    for table, name, definition in constraints:
+        definition = definition.replace(f"REFERENCES {prefix}", f"REFERENCES {SCHEMA_TOKEN}.")
+        statements.append(f'ALTER TABLE {SCHEMA_TOKEN}."{table}" ADD CONSTRAINT "{name}" {definition}')
     indexes = _fetch(
         "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i "
         "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -245,36 +310,39 @@ def build_replay_script(template: str) -> str:
         [template],
     )
     for (definition,) in indexes:
-        definition = definition.replace(f" ON ONLY {prefix}", " ON ONLY {schema}.")
-        definition = definition.replace(f" ON {prefix}", " ON {schema}.")
-        statements.append(definition)
-    # Seed rows written by migrations and post_migrate (migration records, content types,
-    # permissions), with identity sequences moved past them.
+        definition = definition.replace(f" ON ONLY {prefix}", f" ON ONLY {SCHEMA_TOKEN}.")
+        statements.append(definition.replace(f" ON {prefix}", f" ON {SCHEMA_TOKEN}."))
     for table in tables:
-        count = _fetch(f'SELECT count(*) FROM {tpl}."{table}"', [])[0][0]
-        if not count:
+        cols = ", ".join(insertable[table])
+        rows = _fetch(f'SELECT json_agg(json_build_array({cols})) FROM {q(template)}."{table}"', [])[0][0]
+        if not rows:
             continue
-        statements.append(f'INSERT INTO {{schema}}."{table}" OVERRIDING SYSTEM VALUE SELECT * FROM {tpl}."{table}"')
-        identity = _fetch(
-            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = %s AND a.attidentity <> '' AND a.attnum > 0",
-            [template, table],
+        payload = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+        # Seed rows as a literal: one INSERT per table, typed by the target table's own columns.
+        picks = ", ".join(f"(r->>{i})::{_column_type(columns, table, c)}" for i, c in enumerate(insertable[table]))
+        statements.append(
+            f'INSERT INTO {SCHEMA_TOKEN}."{table}" ({cols}) OVERRIDING SYSTEM VALUE '
+            f"SELECT {picks} FROM json_array_elements({_dollar_quote(payload)}::json) AS r"
         )
-        for (column,) in identity:
-            top = _fetch(f'SELECT max("{column}") FROM {tpl}."{table}"', [])[0][0]
-            if top is not None:
-                statements.append(
-                    f"SELECT setval(pg_get_serial_sequence('{{schema}}.\"{table}\"', '{column}'), {int(top)})"
-                )
+        for column in identity[table]:
+            statements.append(
+                f"SELECT setval(pg_get_serial_sequence('{SCHEMA_TOKEN}.\"{table}\"', '{column}'), "
+                f'(SELECT max("{column}") FROM {SCHEMA_TOKEN}."{table}"))'
+            )
     return ";\n".join(statements) + ";"
 
 
-def replay_schema(schema: str) -> None:
-    """Create ``schema`` from the template's DDL in one round trip (inside the caller's
-    transaction: a rollback leaves nothing behind)."""
-    script = ensure_template()
-    sql = f"CREATE SCHEMA {q(schema)};\n" + script.replace("{schema}", q(schema))
+def _column_type(columns: list[tuple[Any, ...]], table: str, quoted: str) -> str:
+    name = quoted.strip('"')
+    return next(c[2] for c in columns if c[0] == table and c[1] == name)
+
+
+def replay_schema(schema: str, *, build: bool = False) -> None:
+    """Create ``schema`` from the replay script in one round trip (inside the caller's
+    transaction: a rollback leaves nothing behind). Raises ``TemplateOutdated`` on a
+    request path when the script for this code's migration state does not exist yet."""
+    script = replay_script(build=build)
+    sql = f"CREATE SCHEMA {q(schema)};\n" + script.replace(SCHEMA_TOKEN, q(schema))
     with connection.cursor() as cursor:
         cursor.execute(sql)
 
@@ -311,32 +379,48 @@ def take_pooled_schema(schema: str) -> bool:
 
 
 def refill_pool(target: int | None = None) -> dict[str, int]:
-    """Bring pooled schemas up to date and top the pool up to ``target`` ready schemas."""
+    """Bring pooled schemas up to date and top the pool up to ``target`` ready schemas.
+
+    One refill at a time (a session advisory lock; a concurrent call returns at once), and
+    a schema that fails to migrate is logged and skipped, never blocking the rest."""
     target = settings.SCHEMA_POOL_SIZE if target is None else target
-    ensure_template()
-    fingerprint = expected_fingerprint()
-    upgraded = created = 0
-    stale = list(PooledSchema.objects.exclude(fingerprint=fingerprint).values_list("id", "schema_name"))
-    for pk, name in stale:
-        with transaction.atomic():
-            entry = PooledSchema.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
-            if entry is None:
-                continue
+    result = {"ready": 0, "created": 0, "upgraded": 0, "failed": 0, "skipped": 0}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_POOL_LOCK])
+        if not cursor.fetchone()[0]:
+            result["skipped"] = 1
+            return result
+    try:
+        ensure_template()
+        fingerprint = expected_fingerprint()
+        for pk, name in PooledSchema.objects.exclude(fingerprint=fingerprint).values_list("id", "schema_name"):
             if not schema_exists(name):
-                entry.delete()
+                PooledSchema.objects.filter(pk=pk).delete()
                 continue
-        migrate_schema(name)
-        if not behind([name]):
-            PooledSchema.objects.filter(pk=pk).update(fingerprint=fingerprint)
-            upgraded += 1
-    ready = PooledSchema.objects.filter(fingerprint=fingerprint).count()
-    for _ in range(max(0, target - ready)):
-        name = POOL_PREFIX + secrets.token_hex(6)
-        with transaction.atomic():
-            replay_schema(name)
-            PooledSchema.objects.create(schema_name=name, fingerprint=fingerprint)
-        created += 1
-    return {"ready": ready + created, "created": created, "upgraded": upgraded}
+            try:
+                migrate_schema(name)
+            except Exception:  # noqa: BLE001 - one broken schema must not stop the refill
+                log.exception("pooled schema %s could not be migrated; dropping it from the pool", name)
+                with transaction.atomic():
+                    PooledSchema.objects.filter(pk=pk).delete()
+                    drop_schema(name)
+                result["failed"] += 1
+                continue
+            if not behind([name]):
+                PooledSchema.objects.filter(pk=pk).update(fingerprint=fingerprint)
+                result["upgraded"] += 1
+        ready = PooledSchema.objects.filter(fingerprint=fingerprint).count()
+        for _ in range(max(0, target - ready)):
+            name = POOL_PREFIX + secrets.token_hex(6)
+            with transaction.atomic():
+                replay_schema(name)
+                PooledSchema.objects.create(schema_name=name, fingerprint=fingerprint)
+            result["created"] += 1
+        result["ready"] = ready + result["created"]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_POOL_LOCK])
+    return result
 
 
 def public_schema() -> str:

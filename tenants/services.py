@@ -13,6 +13,7 @@ from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, ProgrammingError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context
 
@@ -77,22 +78,14 @@ def shop_signup(*, name: str, slug: str, email: str, password: str, tier: str, l
                 )
             shop_created.send(sender=Tenant, tenant=tenant)
     except (IntegrityError, ProgrammingError) as exc:
-        message = str(exc)
-        duplicate_schema = getattr(exc.__cause__, "pgcode", None) == DUPLICATE_SCHEMA
-        if duplicate_schema or "slug" in message or "schema_name" in message or "domain" in message:
+        field = _clashing_field(exc)
+        if field == "slug":
             raise ValidationError(
                 {"slug": [ValidationError(_("“%(slug)s” is already taken.") % {"slug": slug}, code="taken")]}
             ) from exc
-        if "owner_email" in message:
-            raise ValidationError(
-                {
-                    "email": [
-                        ValidationError(
-                            _("A shop is already registered with this email. Log in instead."), code="taken"
-                        )
-                    ]
-                }
-            ) from exc
+        if field == "email":
+            message = _("A shop is already registered with this email. Log in instead.")
+            raise ValidationError({"email": [ValidationError(message, code="taken")]}) from exc
         raise
     seconds = time.perf_counter() - started
     from tenants.tasks import refill_schema_pool
@@ -100,6 +93,24 @@ def shop_signup(*, name: str, slug: str, email: str, password: str, tier: str, l
     publish_on_commit(refill_schema_pool)
     log.info("shop %s created from %s in %.1f ms", slug, source, seconds * 1000)
     return SignupResult(tenant=tenant, owner=owner, source=source, seconds=seconds)
+
+
+# Unique constraints (and PostgreSQL's own catalog index) that a concurrent signup can hit.
+_CLASHES = {
+    "pg_namespace_nspname_index": "slug",  # the same schema, created by the other signup
+    "tenant_slug_ci_uniq": "slug",
+    "tenants_tenant_schema_name_key": "slug",
+    "tenants_domain_domain_key": "slug",
+    "tenant_owner_email_ci_uniq": "email",
+}
+
+
+def _clashing_field(exc: Exception) -> str | None:
+    cause = exc.__cause__
+    if getattr(cause, "pgcode", None) == DUPLICATE_SCHEMA:
+        return "slug"
+    diag = getattr(cause, "diag", None)
+    return _CLASHES.get(getattr(diag, "constraint_name", None) or "")
 
 
 # --- handing the new owner over to their shop's host ---------------------------------
@@ -112,19 +123,28 @@ def handoff_token(tenant: Tenant, user: Any) -> str:
 
 
 def handoff_user(tenant: Tenant, token: str) -> Any | None:
-    """The user the token logs in on ``tenant``'s host, or None (expired, used, forged,
-    or minted for another shop). Call in the shop's schema."""
+    """Redeem the token: the user it logs in on ``tenant``'s host, or None (expired, used,
+    forged, or minted for another shop). Call in the shop's schema. Redeeming moves the
+    user's last login with a conditional update, so of two concurrent uses only one wins."""
     try:
         data = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_MAX_AGE)
     except signing.BadSignature:
         return None
     if data.get("s") != tenant.schema_name:
         return None
-    user = get_user_model().objects.filter(pk=data.get("u"), is_active=True, is_staff=True).first()
+    users = get_user_model().objects.filter(pk=data.get("u"), is_active=True, is_staff=True)
+    user = users.first()
     if user is None:
         return None
     last = user.last_login.isoformat() if user.last_login else ""
-    return user if last == data.get("l") else None
+    if last != data.get("l"):
+        return None
+    now = timezone.now()
+    claimed = users.filter(last_login=user.last_login).update(last_login=now)
+    if claimed != 1:
+        return None
+    user.last_login = now
+    return user
 
 
 # --- operator actions (each audited) --------------------------------------------------
@@ -132,9 +152,13 @@ def _locked(tenant: Tenant) -> Tenant:
     return Tenant.objects.select_for_update().get(pk=tenant.pk)
 
 
-def tenant_set_status(tenant: Tenant, status: str, *, actor: Any, reason: str, by: str = "operator") -> Tenant:
-    """Change a shop's status. ``by`` says who imposes it ("operator" or "billing"); billing
-    passes ``only_if_by`` through ``tenant_lift_billing_suspension`` to lift only its own."""
+def tenant_set_status(
+    tenant: Tenant, status: str, *, actor: Any, reason: str, by: str = "operator", only_from: str | None = None
+) -> Tenant:
+    """Change a shop's status. ``by`` says who imposes it ("operator" or "billing"; billing
+    lifts only its own suspensions). ``only_from``: change only if the status, read under
+    the row lock, is still that one (so billing never turns an operator's "closed" into
+    "suspended")."""
     if status not in Tenant.Status.values:
         raise ValidationError({"status": _("Unknown status.")})
     if status != Tenant.Status.ACTIVE and not reason.strip():
@@ -142,7 +166,7 @@ def tenant_set_status(tenant: Tenant, status: str, *, actor: Any, reason: str, b
     with transaction.atomic():
         locked = _locked(tenant)
         before = locked.snapshot()
-        if locked.status == status:
+        if locked.status == status or (only_from is not None and locked.status != only_from):
             return locked
         locked.status = status
         locked.status_reason = reason.strip() if status != Tenant.Status.ACTIVE else ""

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -22,8 +23,13 @@ from rest_framework.views import APIView
 from platform_core.features import TIER_CHOICES
 from platform_core.ratelimit import rate_limit
 from platform_core.scoping import ShopScopedMixin
+from tenants.schemas import TemplateOutdated
 from tenants.services import SignupResult, handoff_token, handoff_user, shop_signup, shop_url
 from tenants.validation import clean_signup
+
+UPGRADING_MESSAGE = gettext_lazy(
+    "Shop creation is paused for a minute while the platform upgrades. Please try again shortly."
+)
 
 
 def _run_signup(data: dict[str, Any]) -> tuple[SignupResult | None, dict[str, list[dict[str, str]]]]:
@@ -32,6 +38,8 @@ def _run_signup(data: dict[str, Any]) -> tuple[SignupResult | None, dict[str, li
         return None, errors
     try:
         return shop_signup(**cleaned), {}
+    except TemplateOutdated:
+        return None, {"non_field_errors": [{"code": "upgrading", "message": str(UPGRADING_MESSAGE)}]}
     except ValidationError as exc:
         return None, {
             field: [{"code": e.code or "invalid", "message": str(e.message)} for e in errs]
@@ -74,9 +82,16 @@ class SignupPage(View):
         if result is None:
             data.pop("password", None)
             return render(
-                request, self.template_name, {"data": data, "errors": errors, "tiers": TIER_CHOICES}, status=400
+                request,
+                self.template_name,
+                {"data": data, "errors": errors, "tiers": TIER_CHOICES},
+                status=503 if _is_upgrading(errors) else 400,
             )
         return HttpResponseRedirect(_result_payload(result)["login_url"])
+
+
+def _is_upgrading(errors: dict[str, list[dict[str, str]]]) -> bool:
+    return any(e.get("code") == "upgrading" for e in errors.get("non_field_errors", []))
 
 
 class SignupSerializer(serializers.Serializer):
@@ -119,15 +134,28 @@ class SignupAPI(APIView):
             )
         result, errors = _run_signup(dict(request.data))
         if result is None:
+            if _is_upgrading(errors):
+                return Response({"code": "upgrading", "errors": errors}, status=503, headers={"Retry-After": "60"})
             return Response({"code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
         return Response(_result_payload(result), status=status.HTTP_201_CREATED)
 
 
 class HandoffView(ShopScopedMixin, View):
-    """Shop host: exchange the one-time signup token for a console session."""
+    """Shop host: exchange the one-time signup token for a console session.
+
+    GET shows a form that posts the token (submitted at once by a script, or by a tap), so
+    a link alone cannot log a visitor in to somebody else's shop: the POST needs this
+    host's CSRF token."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        user = handoff_user(request.tenant, request.GET.get("token", ""))  # type: ignore[attr-defined]
+        return render(
+            request,
+            "shop/console/handoff.html",
+            {"token": request.GET.get("token", ""), "next": request.GET.get("next", ""), "shop": request.tenant},  # type: ignore[attr-defined]
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        user = handoff_user(request.tenant, request.POST.get("token", ""))  # type: ignore[attr-defined]
         if user is None:
             return render(
                 request,
@@ -136,7 +164,7 @@ class HandoffView(ShopScopedMixin, View):
                 status=400,
             )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        target = request.GET.get("next", "/console/")
+        target = request.POST.get("next") or "/console/"
         if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
             target = "/console/"
         return HttpResponseRedirect(target)

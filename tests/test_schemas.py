@@ -175,3 +175,92 @@ def test_migrate_all_check_mode_exits_nonzero_when_behind(live_db: list[str]) ->
     _make_behind("shop_chk_one")
     with pytest.raises(SystemExit):
         call_command("migrate_all", check=True, stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_the_replay_script_is_self_contained_and_survives_a_template_being_migrated() -> None:
+    from tenants.schemas import SCHEMA_TOKEN, ensure_template
+
+    script = ensure_template()
+    assert TEMPLATE_SCHEMA not in script and SCHEMA_TOKEN in script
+    reference = catalog(TEMPLATE_SCHEMA)
+    # a deploy is migrating the template meanwhile: here it even disappears for a moment
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER SCHEMA "{TEMPLATE_SCHEMA}" RENAME TO tpl_being_migrated')
+    replay_schema("shop_during_deploy")
+    replayed = catalog("shop_during_deploy")
+    for key in reference:
+        assert replayed[key] == reference[key], key
+
+
+@pytest.mark.django_db
+def test_signup_never_migrates_it_waits_for_the_deploy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tenants import schemas
+    from tenants.models import SchemaTemplate, Tenant
+    from tests.conftest import platform_client
+
+    monkeypatch.setattr(schemas, "_script_cache", {})
+    SchemaTemplate.objects.update(fingerprint="from-the-previous-release")
+    response = platform_client().post(
+        "/api/v1/signup/",
+        data=json.dumps({"name": "Late", "slug": "late-shop", "email": "late@shop.test", "password": PASSWORD}),
+        content_type="application/json",
+    )
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert response.json()["errors"]["non_field_errors"][0]["code"] == "upgrading"
+    assert not Tenant.objects.filter(slug="late-shop").exists()
+    assert SchemaTemplate.objects.get().fingerprint == "from-the-previous-release"  # nothing migrated
+
+
+def test_a_refill_already_running_elsewhere_is_not_run_twice(live_db: list[str]) -> None:
+    from tenants import schemas
+
+    held, release = threading.Event(), threading.Event()
+
+    def other_refill() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [schemas._POOL_LOCK])
+                held.set()
+                release.wait(10)
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [schemas._POOL_LOCK])
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_refill)
+    thread.start()
+    try:
+        assert held.wait(10)
+        assert refill_pool(target=2)["skipped"] == 1
+        assert not PooledSchema.objects.exists()
+    finally:
+        release.set()
+        thread.join()
+    assert refill_pool(target=1)["created"] == 1
+
+
+@pytest.mark.django_db
+def test_a_schema_clash_from_a_concurrent_signup_is_a_slug_error() -> None:
+    from django.core.exceptions import ValidationError
+
+    from tenants.services import _clashing_field
+
+    replay_schema("shop_twin")  # the other signup's schema, committed first
+    with pytest.raises(ValidationError) as exc:
+        shop_signup(name="Twin", slug="twin", email="twin@twin.test", password=PASSWORD, tier="standard")
+    assert "slug" in exc.value.error_dict
+
+    class Diag:
+        constraint_name = "pg_namespace_nspname_index"  # what the loser of a true race gets
+
+    class Cause(Exception):
+        pgcode = "23505"
+        diag = Diag()
+
+    clash = Exception("duplicate key")
+    clash.__cause__ = Cause()
+    assert _clashing_field(clash) == "slug"
+    Diag.constraint_name = "tenant_owner_email_ci_uniq"
+    assert _clashing_field(clash) == "email"

@@ -91,27 +91,76 @@ def test_stale_pooled_schema_is_not_handed_out_but_upgraded_by_the_refill() -> N
         assert cursor.fetchone() == (0,)
 
 
+def redeem(client: Any, login_url: str) -> Any:
+    """What the browser does with the login link: open it, then post its form."""
+    path = login_url.split("localhost:8000", 1)[1]
+    page = client.get(path)
+    assert page.status_code == 200 and 'name="token"' in page.content.decode()
+    token = path.split("token=", 1)[1]
+    return client.post("/console/handoff/", {"token": token})
+
+
 def test_login_link_logs_the_owner_in_once_and_only_on_their_shop(beta: Any) -> None:
     body = signup().json()
-    path = body["login_url"].split("localhost:8000", 1)[1]
     tenant = Tenant.objects.get(slug="tea-house")
     client = shop_client(tenant)
-    response = client.get(path)
+    response = redeem(client, body["login_url"])
     assert response.status_code == 302 and response["Location"] == "/console/"
     home = client.get("/console/")
     assert home.status_code == 200 and "茶馆 Tea House" in home.content.decode()
     # used once: a second use is refused
-    assert shop_client(tenant).get(path).status_code == 400
+    assert redeem(shop_client(tenant), body["login_url"]).status_code == 400
     # minted for tea-house: worthless on another shop's host
     other = shop_client(beta)
-    assert other.get(path).status_code == 400
+    assert redeem(other, body["login_url"]).status_code == 400
     assert other.get("/console/").status_code == 302  # still anonymous there
+
+
+def test_the_login_link_alone_logs_nobody_in() -> None:
+    """A GET only shows the form; the POST needs this host's CSRF token (no login CSRF)."""
+    body = signup().json()
+    tenant = Tenant.objects.get(slug="tea-house")
+    client = shop_client(tenant, enforce_csrf_checks=True)
+    client.get(body["login_url"].split("localhost:8000", 1)[1])
+    assert client.get("/console/").status_code == 302
+    token = body["login_url"].split("token=", 1)[1]
+    assert client.post("/console/handoff/", {"token": token}).status_code == 403  # no CSRF token
+    assert shop_client(tenant).post("/console/handoff/", {"token": token}).status_code == 302  # still unused
+
+
+def test_two_concurrent_uses_of_one_link_log_in_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic race: a second redemption runs exactly between the first one's read
+    of the user and its conditional update."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from tenants import services
+
+    signup()
+    tenant = Tenant.objects.get(slug="tea-house")
+    with schema_context(tenant.schema_name):
+        owner = get_user_model().objects.get(is_owner=True)
+        token = services.handoff_token(tenant, owner)
+        real_now = timezone.now
+        competitor: list[Any] = []
+
+        def now_with_a_competitor() -> Any:
+            if not competitor:
+                competitor.append(None)
+                competitor.append(services.handoff_user(tenant, token))  # redeems in between
+            return real_now()
+
+        monkeypatch.setattr(services.timezone, "now", now_with_a_competitor)
+        first = services.handoff_user(tenant, token)
+        monkeypatch.setattr(services.timezone, "now", real_now)
+    assert competitor[1] is not None  # one of them logs in…
+    assert first is None  # …and the other is refused
 
 
 def test_forged_login_link_is_refused() -> None:
     signup()
     tenant = Tenant.objects.get(slug="tea-house")
-    assert shop_client(tenant).get("/console/handoff/?token=eyJzIjoi.forged").status_code == 400
+    assert shop_client(tenant).post("/console/handoff/", {"token": "eyJzIjoi.forged"}).status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -214,7 +263,7 @@ def test_web_signup_page_shows_field_errors_then_opens_the_console() -> None:
     assert ok["Location"].startswith("http://web-tea.localhost:8000/console/handoff/?token=")
     tenant = Tenant.objects.get(slug="web-tea")
     console = shop_client(tenant)
-    console.get(ok["Location"].split("localhost:8000", 1)[1])
+    redeem(console, ok["Location"])
     assert console.get("/console/").status_code == 200
 
 

@@ -157,3 +157,10 @@ def test_static_assets_answer_on_unknown_hosts_too() -> None:
     response = Client(HTTP_HOST="nosuchshop.localhost").get("/static/fenxiao/base.css")
     assert response.status_code == 200
     assert b"--brand" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
+
+
+def test_a_verified_www_custom_domain_routes_to_its_shop(alpha: Any) -> None:
+    Domain.objects.create(domain="www.brand.test", tenant=alpha, kind="custom", verified=True)
+    response = Client(HTTP_HOST="www.brand.test").get("/")
+    assert response.status_code == 200 and alpha.name in response.content.decode()
+    assert Client(HTTP_HOST="www.alpha.localhost").get("/").status_code == 200  # www. of a shop host

@@ -4,6 +4,7 @@ operator-recorded payments restoring the shop, custom quotes; tenant isolation."
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -39,7 +40,7 @@ def test_a_new_shop_starts_on_the_platforms_free_trial(alpha: Tenant) -> None:
 
 
 def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restores(
-    alpha: Tenant, beta: Tenant, operator: Client
+    alpha: Tenant, beta: Tenant, operator: Client, django_capture_on_commit_callbacks: Any
 ) -> None:
     other = services.account_for(beta)  # another shop, later in its trial: untouched throughout
     BillingAccount.objects.filter(pk=other.pk).update(trial_ends_at=timezone.now() + timedelta(days=400))
@@ -47,8 +48,9 @@ def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restore
     end = account.trial_ends_at
     assert end is not None
     mail.outbox.clear()
-    services.run_dunning(end - timedelta(days=2))
-    services.run_dunning(end - timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):  # mails leave once the transaction commits
+        services.run_dunning(end - timedelta(days=2))
+        services.run_dunning(end - timedelta(days=1))
     assert [m.to for m in mail.outbox] == [["owner@alpha.test"]], [
         (m.to, m.subject) for m in mail.outbox
     ]  # warned once
@@ -70,11 +72,12 @@ def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restore
     assert bad.status_code == 400 and not Invoice.objects.exists()
     ok = operator.post(
         f"/operator/billing/billingaccount/{account.pk}/offline-payment/",
-        {"months": 12, "amount": 99_000, "reference": "BANK-20261125-01"},
+        {"plan": "standard_yearly", "months": 12, "amount": 99_000, "reference": "BANK-20261125-01"},
     )
     assert ok.status_code == 302
     account.refresh_from_db()
     assert account.status == "active" and account.past_due_since is None
+    assert account.plan_key == "standard_yearly"
     assert account.current_period_end is not None and account.current_period_end > timezone.now() + timedelta(days=359)
     assert Tenant.objects.get(pk=alpha.pk).status == "active"
     assert shop_client(alpha).get("/").status_code == 200
@@ -108,12 +111,30 @@ def test_paying_never_lifts_an_operators_suspension(alpha: Tenant) -> None:
     assert (tenant.status, tenant.status_reason) == ("suspended", "abuse report")
 
 
-def test_offline_plan_change_follows_the_registry_and_limits(alpha: Tenant) -> None:
+def test_offline_upgrade_is_a_request_the_operators_payment_fulfils(alpha: Tenant, operator: Client) -> None:
+    account = services.account_for(alpha)
+    services.offline_record_payment(account, months=1, amount=9_900, reference="first", actor=None)
     client = owner_client(alpha)
     assert client.post("/console/billing/plan/", {"plan": "pro_monthly"}).status_code == 302
+    assert Tenant.objects.get(pk=alpha.pk).tier == "standard"  # not before it is paid for
+    account.refresh_from_db()
+    assert account.requested_plan_key == "pro_monthly"
+    assert 'id="requested-plan"' in client.get("/console/billing/").content.decode()
+    form = operator.get(f"/operator/billing/billingaccount/{account.pk}/offline-payment/").content.decode()
+    assert 'value="pro_monthly" selected' in form
+    operator.post(
+        f"/operator/billing/billingaccount/{account.pk}/offline-payment/",
+        {"plan": "pro_monthly", "months": 1, "amount": 39_900, "reference": "upgrade"},
+    )
     assert Tenant.objects.get(pk=alpha.pk).tier == "pro"
     assert client.post("/console/billing/plan/", {"plan": "gold"}).status_code == 400
-    assert Tenant.objects.get(pk=alpha.pk).tier == "pro"
+
+
+def test_offline_downgrade_applies_at_once_within_limits(beta: Tenant) -> None:
+    account = services.account_for(beta)
+    services.offline_record_payment(account, months=1, amount=39_900, reference="pro", actor=None)
+    assert owner_client(beta).post("/console/billing/plan/", {"plan": "standard_monthly"}).status_code == 302
+    assert Tenant.objects.get(pk=beta.pk).tier == "standard"
 
 
 def test_operator_quotes_a_custom_price_the_merchant_can_take(alpha: Tenant, operator: Client) -> None:

@@ -278,3 +278,187 @@ def test_stripe_unreachable_leaves_the_event_unprocessed_for_a_retry(
         services.process_event("evt_retry")
     event = StripeEvent.objects.get(event_id="evt_retry")
     assert event.processed_at is None  # recorded, not applied: the task retries, beat re-publishes
+
+
+def test_a_late_event_about_an_old_subscription_never_replaces_the_live_one(
+    alpha: Tenant, stripe_boundary: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The first attempt (sub_old) was abandoned; the retry (sub_123) is live. sub_old's
+    'created' event, processed last, must not take the account over."""
+    subscribed(alpha)
+    old = subscription("fenxiao-standard-monthly", status="canceled") | {"id": "sub_old"}
+    stripe_boundary([("GET", "/v1/subscriptions/sub_old", 200, old)])
+    body, signature = signed(
+        {
+            "id": "evt_late",
+            "object": "event",
+            "type": "customer.subscription.created",
+            "created": NOW - 60,
+            "data": {"object": {"id": "sub_old", "object": "subscription", "customer": "cus_123"}},
+        }
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        platform_client().post(
+            "/billing/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        )
+    account = BillingAccount.objects.get(tenant=alpha)
+    assert (account.stripe_subscription_id, account.status, account.past_due_since) == ("sub_123", "active", None)
+    assert StripeEvent.objects.get(event_id="evt_late").outcome == "ignored: not the shop's current subscription"
+
+
+def test_an_invoice_of_an_old_subscription_is_recorded_but_does_not_move_the_account(
+    alpha: Tenant, stripe_boundary: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    subscribed(alpha)
+    invoice = {
+        "id": "in_old",
+        "object": "invoice",
+        "customer": "cus_123",
+        "status": "open",
+        "amount_due": 9900,
+        "amount_paid": 0,
+        "currency": "cny",
+        "number": "F-0001",
+        "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_old"}},
+    }
+    old = subscription("fenxiao-standard-monthly", status="past_due") | {"id": "sub_old"}
+    stripe_boundary([("GET", "/v1/invoices/in_old", 200, invoice), ("GET", "/v1/subscriptions/sub_old", 200, old)])
+    body, signature = signed(
+        {
+            "id": "evt_old_inv",
+            "object": "event",
+            "type": "invoice.payment_failed",
+            "created": NOW,
+            "data": {"object": {"id": "in_old", "object": "invoice", "customer": "cus_123"}},
+        }
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        platform_client().post(
+            "/billing/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        )
+    account = BillingAccount.objects.get(tenant=alpha)
+    assert (account.stripe_subscription_id, account.status, account.past_due_since) == ("sub_123", "active", None)
+    assert account.invoices.get(external_id="in_old").payment_failed_at is not None
+
+
+def test_subscribing_again_while_stripe_has_a_live_subscription_adopts_it_and_creates_none(
+    alpha: Tenant, stripe_boundary: Any
+) -> None:
+    account = services.account_for(alpha)
+    BillingAccount.objects.filter(pk=account.pk).update(provider="stripe", stripe_customer_id="cus_123")
+    http = stripe_boundary(
+        [
+            (
+                "GET",
+                "/v1/subscriptions",
+                200,
+                {
+                    "object": "list",
+                    "data": [subscription("fenxiao-pro-monthly")],
+                    "has_more": False,
+                    "url": "/v1/subscriptions",
+                },
+            )
+        ]
+    )
+    with pytest.raises(services.BillingError) as exc:
+        services.subscribe(alpha, "pro_monthly", "pm_second_tab")
+    assert exc.value.code == "already_subscribed"
+    assert [(r["method"], r["path"]) for r in http.requests] == [("GET", "/v1/subscriptions")]  # nothing created
+    account.refresh_from_db()
+    assert (account.stripe_subscription_id, account.plan_key, account.status) == ("sub_123", "pro_monthly", "active")
+
+
+def test_stripe_refusals_are_4xx_pages_not_500s(alpha: Tenant, stripe_boundary: Any) -> None:
+    subscribed(alpha)
+    stripe_boundary(
+        [
+            (
+                "GET",
+                "/v1/payment_methods/pm_bogus",
+                404,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": "No such PaymentMethod: 'pm_bogus'",
+                    }
+                },
+            )
+        ]
+    )
+    response = owner_client(alpha).post("/console/billing/card/", {"payment_method": "pm_bogus"})
+    assert response.status_code == 400 and 'id="refusal"' in response.content.decode()
+    BillingAccount.objects.filter(tenant=alpha).update(status="canceled")
+    assert owner_client(alpha).post("/console/billing/cancel/").status_code == 400
+
+
+def test_a_new_custom_quote_is_a_new_price_and_moves_the_subscription_to_it(
+    alpha: Tenant, stripe_boundary: Any
+) -> None:
+    account = subscribed(alpha, plan_key="custom")
+    BillingAccount.objects.filter(pk=account.pk).update(
+        custom_monthly_amount=150_000, stripe_plan_id="fenxiao-custom-alpha-100000"
+    )
+    http = stripe_boundary(
+        [
+            (
+                "GET",
+                "/v1/plans/fenxiao-custom-alpha-150000",
+                404,
+                {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such plan"}},
+            ),
+            ("POST", "/v1/plans", 200, {"id": "fenxiao-custom-alpha-150000", "object": "plan"}),
+            ("POST", "/v1/subscription_items/si_123", 200, {"id": "si_123", "object": "subscription_item"}),
+            ("GET", "/v1/subscriptions/sub_123", 200, subscription("fenxiao-custom-alpha-150000")),
+        ]
+    )
+    services.change_plan(alpha, "custom")
+    created = next(r for r in http.requests if r["path"] == "/v1/plans" and r["method"] == "POST")
+    assert created["params"]["amount"] == "150000" and created["params"]["id"] == "fenxiao-custom-alpha-150000"
+    account.refresh_from_db()
+    assert account.stripe_plan_id == "fenxiao-custom-alpha-150000"
+    assert Tenant.objects.get(pk=alpha.pk).tier == "custom"
+
+
+def test_invoice_paid_and_payment_succeeded_send_one_receipt(
+    alpha: Tenant, stripe_boundary: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core import mail
+
+    subscribed(alpha)
+    paid = {
+        "id": "in_7",
+        "object": "invoice",
+        "customer": "cus_123",
+        "status": "paid",
+        "amount_due": 9900,
+        "amount_paid": 9900,
+        "currency": "cny",
+        "number": "F-0007",
+        "subscription": "sub_123",
+    }
+    stripe_boundary(
+        [
+            ("GET", "/v1/invoices/in_7", 200, paid),
+            ("GET", "/v1/subscriptions/sub_123", 200, subscription("fenxiao-standard-monthly")),
+        ]
+        * 2
+    )
+    mail.outbox.clear()
+    for n, kind in enumerate(("invoice.paid", "invoice.payment_succeeded")):
+        body, signature = signed(
+            {
+                "id": f"evt_r{n}",
+                "object": "event",
+                "type": kind,
+                "created": NOW,
+                "data": {"object": {"id": "in_7", "object": "invoice", "customer": "cus_123"}},
+            }
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            platform_client().post(
+                "/billing/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+            )
+    assert [m.subject for m in mail.outbox] == [mail.outbox[0].subject] and "F-0007" not in mail.outbox[0].subject
+    assert len(mail.outbox) == 1

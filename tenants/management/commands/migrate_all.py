@@ -66,13 +66,32 @@ class Command(BaseCommand):
 
             ensure_platform()
         ensure_template()
-        schemas = all_shop_schemas()
-        pending = behind(schemas)
-        self.stdout.write(f"{len(schemas)} shop schemas, {len(pending)} behind")
+        failures: list[tuple[str, str]] = []
+        attempted: set[str] = set()
+        # Shops created while this runs (by processes still on the old code) are picked up
+        # by the next round; a schema that failed is not retried in the same run.
+        for _round in range(5):
+            schemas = all_shop_schemas()
+            pending = [s for s in behind(schemas) if s not in attempted]
+            if _round == 0 or pending:
+                self.stdout.write(f"{len(schemas)} shop schemas, {len(pending)} behind")
+            if not pending:
+                break
+            attempted.update(pending)
+            failures.extend(self._migrate(pending, options["workers"]))
+        elapsed = time.perf_counter() - started
+        if failures:
+            for schema, error in failures:
+                self.stderr.write(f"--- {schema}\n{error}")
+            self.stderr.write(f"{len(failures)} schema(s) failed; fix and run again to resume ({elapsed:.1f}s)")
+            sys.exit(1)
+        self.stdout.write(self.style.SUCCESS(f"all shop schemas current ({elapsed:.1f}s)"))
+
+    def _migrate(self, pending: list[str], workers: int) -> list[tuple[str, str]]:
         failures: list[tuple[str, str]] = []
         if pending:
             connections.close_all()
-            workers = max(1, min(options["workers"], len(pending)))
+            workers = max(1, min(workers, len(pending)))
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
                 futures = [pool.submit(_migrate_one, s) for s in pending]
@@ -82,10 +101,4 @@ class Command(BaseCommand):
                     self.stdout.write(f"[{done}/{len(pending)}] {schema} {status} ({seconds:.2f}s)")
                     if error:
                         failures.append((schema, error))
-        elapsed = time.perf_counter() - started
-        if failures:
-            for schema, error in failures:
-                self.stderr.write(f"--- {schema}\n{error}")
-            self.stderr.write(f"{len(failures)} schema(s) failed; fix and run again to resume ({elapsed:.1f}s)")
-            sys.exit(1)
-        self.stdout.write(self.style.SUCCESS(f"all shop schemas current ({elapsed:.1f}s)"))
+        return failures
