@@ -51,6 +51,8 @@ TENANT_APPS = [
     "rest_framework.authtoken",
     "platform_core.accounts",
     "shop",
+    "shop.catalogue",
+    "shop.members",
     "distribution",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
