@@ -17,7 +17,7 @@ from tests.conftest import in_shop, owner_client, shop_client
 
 pytestmark = pytest.mark.django_db
 
-TEE = {
+TEE: dict[str, Any] = {
     "name": "纯棉T恤",
     "code": "TEE-1",
     "specs": [{"name": "颜色", "values": ["白", "黑"]}, {"name": "尺码", "values": ["M", "L"]}],
