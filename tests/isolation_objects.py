@@ -92,6 +92,7 @@ REGISTRY: list[Owned] = [
     Owned("api/v1/console/staff/", _staff, _staff_exists),
     Owned("api/v1/catalogue/products/", _product, _product_exists),
     Owned("api/v1/console/products/", lambda t: _product(t, on_sale=False), _product_exists),
+    Owned("console/catalogue/products/", lambda t: _product(t, on_sale=False), _product_exists),
     Owned("api/v1/console/categories/", _category, _category_exists),
     Owned("api/v1/console/skus/", _sku, _sku_exists),
 ]
