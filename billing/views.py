@@ -13,6 +13,7 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema
 
 from billing import gateway, services
 from billing.models import BillingAccount
@@ -176,6 +177,7 @@ class CheckoutView(OwnerBillingView):
 class BillingAPI(ShopAPIView):
     """The shop's billing state and invoices (console users)."""
 
+    @extend_schema(responses={200: dict}, tags=["console"])
     def get(self, request: Any) -> JsonResponse:
         if not request.user.is_staff:
             raise Http404

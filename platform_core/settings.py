@@ -52,7 +52,10 @@ TENANT_APPS = [
     "platform_core.accounts",
     "shop",
     "shop.catalogue",
+    "shop.stores",
     "shop.members",
+    "shop.checkout",
+    "shop.orders",
     "distribution",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
@@ -149,6 +152,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "refill-schema-pool": {"task": "tenants.refill_schema_pool", "schedule": 60.0},
     "billing-dunning": {"task": "billing.run_dunning", "schedule": 900.0},
+    "order-timers": {"task": "orders.run_timers_all_shops", "schedule": 60.0},
 }
 
 # --- shops --------------------------------------------------------------------------
@@ -255,6 +259,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "shop.orders.models.Order.Status",
+        "ProductStatusEnum": "shop.catalogue.models.Product.Status",
+    },
 }
 
 # --- logging: every line names the shop ------------------------------------------------

@@ -7,24 +7,32 @@ from rest_framework.routers import SimpleRouter
 from billing.views import BillingAPI
 from shop.catalogue import api as catalogue_api
 from shop.console import api as console_api
+from shop.orders import api as orders_api
 from shop.storefront.views import StorefrontHome
+from shop.stores import api as stores_api
 
 router = SimpleRouter()
 router.register("console/staff", console_api.StaffViewSet, basename="console-staff")
 router.register("console/products", catalogue_api.ConsoleProducts, basename="console-products")
 router.register("console/categories", catalogue_api.ConsoleCategories, basename="console-categories")
 router.register("console/product-types", catalogue_api.ConsoleProductTypes, basename="console-product-types")
+router.register("console/stores", stores_api.ConsoleStores, basename="console-stores")
+router.register("console/orders", orders_api.ConsoleOrders, basename="console-orders")
 
 urlpatterns = [
     path("", StorefrontHome.as_view(), name="storefront-home"),
     path("console/billing/", include("billing.urls")),
     path("console/catalogue/", include("shop.catalogue.console_urls")),
+    path("console/orders/", include("shop.orders.console_urls")),
+    path("console/stores/", include("shop.stores.console_urls")),
     path("console/", include("shop.console.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("products/", include("shop.catalogue.urls")),
     path("account/", include("shop.members.urls")),
     path("api/v1/catalogue/", include("shop.catalogue.api_urls")),
+    path("api/v1/stores/", include("shop.stores.api_urls")),
     path("api/v1/members/", include("shop.members.api_urls")),
+    path("api/v1/", include("shop.orders.api_urls")),
     path("api/v1/console/token/", console_api.ConsoleTokenAPI.as_view(), name="api-console-token"),
     path("api/v1/console/shop/", console_api.ShopInfoAPI.as_view(), name="api-console-shop"),
     path("api/v1/console/billing/", BillingAPI.as_view(), name="api-console-billing"),

@@ -1,2 +1,35 @@
-# The commerce core's models arrive with the shop-core issue; the merchant console's
-# staff are platform_core.accounts users in the shop's schema.
+"""Shop-wide settings of the commerce core (one row per shop schema)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ShopSettings(models.Model):
+    class LatePayment(models.TextChoices):
+        REFUND = "refund", _("Refund it automatically")
+        REVIVE = "revive", _("Revive the order if stock allows, else refund")
+
+    unpaid_timeout_minutes = models.PositiveIntegerField(_("unpaid orders cancel after (minutes)"), default=30)
+    auto_confirm_days = models.PositiveIntegerField(_("receipt confirmed automatically after (days)"), default=10)
+    after_sales_days = models.PositiveIntegerField(_("after-sales window (days after delivery)"), default=7)
+    late_payment = models.CharField(
+        _("a payment arriving after cancellation"),
+        max_length=16,
+        choices=LatePayment.choices,
+        default=LatePayment.REFUND,
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("shop settings")
+        verbose_name_plural = _("shop settings")
+
+    def __str__(self) -> str:
+        return "shop settings"
+
+    @classmethod
+    def current(cls) -> ShopSettings:
+        settings, _created = cls.objects.get_or_create(pk=1)
+        return settings

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
@@ -39,15 +40,27 @@ def pytest_configure(config: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
+def django_db_setup(
+    django_test_environment: Any, django_db_blocker: Any, django_db_modify_db_settings: Any
+) -> Iterator[None]:
+    """Always the test database (pytest-django would skip it for a session whose tests
+    only use ``live_db``, leaving the connection on the real database), with the platform,
+    the shop template and the shared fixture shops."""
+    from django.test.utils import setup_databases, teardown_databases
+
     from tenants.schemas import ensure_template
     from tenants.services import ensure_platform, shop_signup
 
     with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default": True}, serialized_aliases=set())
+        assert connection.settings_dict["NAME"].startswith("test_")
         ensure_platform()
         ensure_template()
         for slug, (name, tier, email) in SHOPS.items():
             shop_signup(name=name, slug=slug, email=email, password=PASSWORD, tier=tier)
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=0)
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +139,7 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def live_db(django_db_blocker: Any) -> Iterator[list[str]]:
+def live_db(django_db_setup: Any, django_db_blocker: Any) -> Iterator[list[str]]:
     """Committed database access (for other connections and processes). Register the slugs
     of shops you create in the yielded list; they are removed afterwards."""
     from tenants.models import Domain, PooledSchema, Tenant
@@ -134,6 +147,7 @@ def live_db(django_db_blocker: Any) -> Iterator[list[str]]:
 
     created: list[str] = []
     with django_db_blocker.unblock():
+        assert connection.settings_dict["NAME"].startswith("test_"), "live_db must never touch a real database"
         pool_before = set(PooledSchema.objects.values_list("schema_name", flat=True))
         yield created
         use_public_schema()

@@ -87,7 +87,129 @@ def _sku_exists(tenant: Any, pk: int) -> bool:
         return bool(Sku.objects.filter(pk=pk).exists())
 
 
+def _walker(tenant: Any) -> Any:
+    """The shop's member who owns the walk's addresses (one per shop)."""
+    from shop.members.models import Member
+    from tests.members.factories import make_member
+
+    with in_shop(tenant):
+        walker = Member.objects.filter(email="walker@walk.test").first()
+    return walker or make_member(tenant, email="walker@walk.test")
+
+
+def _address(tenant: Any) -> int:
+    from tests.members.factories import make_address
+
+    return int(make_address(tenant, _walker(tenant)).pk)
+
+
+def _address_exists(tenant: Any, pk: int) -> bool:
+    from shop.members.models import Address
+
+    with in_shop(tenant):
+        return bool(Address.objects.filter(pk=pk).exists())
+
+
+def _member_login(tenant: Any) -> Client:
+    from tests.members.factories import member_client
+
+    return member_client(tenant, _walker(tenant))
+
+
+def _store(tenant: Any) -> int:
+    from shop.stores import services
+
+    n = next(_serial)
+    data = {
+        "name": f"Walk store {n}",
+        "phone": "13800138000",
+        "province": "北京市",
+        "city": "北京市",
+        "district": "东城区",
+        "address": f"王府井大街 {n} 号",
+    }
+    with in_shop(tenant):
+        return int(services.store_create(tenant, data).pk)
+
+
+def _store_exists(tenant: Any, pk: int) -> bool:
+    from shop.stores.models import Store
+
+    with in_shop(tenant):
+        return bool(Store.objects.filter(pk=pk).exists())
+
+
+def _buyer(tenant: Any) -> Any:
+    from shop.members import services
+    from shop.members.models import Member
+
+    phone = f"1380013{next(_serial):04d}"
+    with in_shop(tenant):
+        found = Member.objects.filter(name="walker").first()
+        if found:
+            return found
+        member = services.member_register(phone=phone, password=PASSWORD, name="walker")
+        services.address_create(
+            member,
+            recipient="张三",
+            phone=phone,
+            province="浙江省",
+            city="杭州市",
+            district="西湖区",
+            detail="文三路 1 号",
+        )
+        return member
+
+
+def _buyer_client(tenant: Any) -> Client:
+    from shop.members import services
+    from tests.conftest import shop_client
+
+    member = _buyer(tenant)
+    with in_shop(tenant):
+        _token, key = services.token_issue(member, name="walk")
+    return shop_client(tenant, HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def _order(tenant: Any) -> int:
+    from shop.orders import services
+
+    sku = _sku(tenant)
+    member = _buyer(tenant)
+    with in_shop(tenant):
+        order = services.order_create(
+            member, items=[(sku, 1, None)], fulfilment="delivery", address_id=member.addresses.get().pk
+        )
+        return int(order.pk)
+
+
+def _order_exists(tenant: Any, pk: int) -> bool:
+    from shop.orders.models import Order
+
+    with in_shop(tenant):
+        return bool(Order.objects.filter(pk=pk).exists())
+
+
+def _cart_item(tenant: Any) -> int:
+    from shop.checkout import services
+
+    sku = _sku(tenant)
+    with in_shop(tenant):
+        return int(services.cart_add(services.cart_for_member(_buyer(tenant)), sku, 1).pk)
+
+
+def _cart_item_exists(tenant: Any, pk: int) -> bool:
+    from shop.checkout.models import CartItem
+
+    with in_shop(tenant):
+        return bool(CartItem.objects.filter(pk=pk).exists())
+
+
 REGISTRY: list[Owned] = [
+    Owned("api/v1/orders/", _order, _order_exists, _buyer_client),
+    Owned("api/v1/cart/items/", _cart_item, _cart_item_exists, _buyer_client),
+    Owned("api/v1/console/orders/", _order, _order_exists),
+    Owned("console/orders/", _order, _order_exists),
     Owned("console/staff/", _staff, _staff_exists),
     Owned("api/v1/console/staff/", _staff, _staff_exists),
     Owned("api/v1/catalogue/products/", _product, _product_exists),
@@ -95,6 +217,10 @@ REGISTRY: list[Owned] = [
     Owned("console/catalogue/products/", lambda t: _product(t, on_sale=False), _product_exists),
     Owned("api/v1/console/categories/", _category, _category_exists),
     Owned("api/v1/console/skus/", _sku, _sku_exists),
+    Owned("console/stores/", _store, _store_exists),
+    Owned("api/v1/console/stores/", _store, _store_exists),
+    Owned("account/addresses/", _address, _address_exists, _member_login),
+    Owned("api/v1/members/addresses/", _address, _address_exists, _member_login),
 ]
 
 

@@ -164,3 +164,11 @@ def test_a_verified_www_custom_domain_routes_to_its_shop(alpha: Any) -> None:
     response = Client(HTTP_HOST="www.brand.test").get("/")
     assert response.status_code == 200 and alpha.name in response.content.decode()
     assert Client(HTTP_HOST="www.alpha.localhost").get("/").status_code == 200  # www. of a shop host
+
+
+@pytest.mark.parametrize("urlconf", ["platform_core.urls_public", "platform_core.urls_tenant"])
+def test_the_openapi_schemas_generate_without_errors_or_warnings(urlconf: str, tmp_path: Any) -> None:
+    from django.core.management import call_command
+
+    call_command("spectacular", urlconf=urlconf, validate=True, fail_on_warn=True, file=str(tmp_path / "schema.yaml"))
+    assert (tmp_path / "schema.yaml").read_text().startswith("openapi:")

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CheckoutConfig(AppConfig):
+    name = "shop.checkout"
+    label = "checkout"
+    verbose_name = _("Cart and checkout")
+
+    def ready(self) -> None:
+        from shop.checkout import receivers  # noqa: F401 - merges the guest cart at login

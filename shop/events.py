@@ -1,0 +1,22 @@
+"""Events of the commerce core, sent once the transaction that caused them commits.
+
+Other domains (distribution, marketing, analytics) subscribe; the core imports none of
+them. Receivers run after commit, in the shop's schema; they must be idempotent (a
+receiver may see an event again after a retry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+
+order_created = Signal()  # order
+order_paid = Signal()  # order
+order_cancelled = Signal()  # order, reason
+order_shipped = Signal()  # order
+order_completed = Signal()  # order
+
+
+def publish(signal: Signal, **kwargs: Any) -> None:
+    transaction.on_commit(lambda: signal.send(sender=signal, **kwargs))

@@ -1,0 +1,352 @@
+"""Orders: creation (stock taken atomically, idempotent) and every transition, each in one
+transaction with the order row locked, recorded in the order log."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from shop import events
+from shop.checkout.services import quote
+from shop.members.models import Address
+from shop.models import ShopSettings
+from shop.orders.models import IdempotencyKey, Order, OrderLine, OrderLog
+from shop.stores import selectors as stores
+
+
+class OrderRefused(Exception):
+    """The order cannot be placed as asked; ``details`` says exactly why (HTTP 409)."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details
+
+
+class TransitionRefused(Exception):
+    def __init__(self, order: Order, action: str) -> None:
+        super().__init__(f"cannot {action} an order that is {order.status}")
+        self.order, self.action = order, action
+
+
+S = Order.Status
+TRANSITIONS: dict[str, tuple[set[str], str, str | None]] = {
+    # action: (from, to, fulfilment it applies to)
+    "pay": ({S.UNPAID}, S.PAID, None),
+    "ship": ({S.PAID}, S.SHIPPED, Order.Fulfilment.DELIVERY),
+    "deliver": ({S.SHIPPED}, S.DELIVERED, Order.Fulfilment.DELIVERY),
+    "ready": ({S.PAID}, S.READY_FOR_PICKUP, Order.Fulfilment.PICKUP),
+    "pick_up": ({S.READY_FOR_PICKUP}, S.PICKED_UP, Order.Fulfilment.PICKUP),
+    "complete": ({S.DELIVERED, S.PICKED_UP}, S.COMPLETED, None),
+    "cancel": ({S.UNPAID}, S.CANCELLED, None),
+}
+TIMESTAMPS: dict[str, str] = {
+    S.PAID: "paid_at",
+    S.SHIPPED: "shipped_at",
+    S.DELIVERED: "delivered_at",
+    S.PICKED_UP: "delivered_at",
+    S.COMPLETED: "completed_at",
+    S.CANCELLED: "cancelled_at",
+}
+
+
+def _number() -> str:
+    return timezone.localtime().strftime("%Y%m%d") + f"{secrets.randbelow(10**10):010d}"
+
+
+def _take_stock(lines: list[tuple[int, int]]) -> int | None:
+    """Decrement stock of each (sku_id, quantity) with a conditional update, in SKU order
+    (so two orders never lock each other's rows in opposite orders). Returns the first SKU
+    that lacked stock (everything is then rolled back by the caller), or None."""
+    with connection.cursor() as cursor:
+        for sku_id, quantity in sorted(lines):
+            cursor.execute(
+                "UPDATE catalogue_sku SET stock = stock - %s WHERE id = %s AND is_active AND stock >= %s",
+                [quantity, sku_id, quantity],
+            )
+            if cursor.rowcount != 1:
+                return sku_id
+    return None
+
+
+def _return_stock(order: Order) -> None:
+    with connection.cursor() as cursor:
+        for line in sorted(order.lines.all(), key=lambda line: line.sku_id):
+            cursor.execute("UPDATE catalogue_sku SET stock = stock + %s WHERE id = %s", [line.quantity, line.sku_id])
+
+
+def _address_snapshot(member: Any, address_id: Any) -> dict[str, Any]:
+    address = Address.objects.filter(member=member, pk=address_id).first() if str(address_id).isdigit() else None
+    if address is None:
+        raise ValidationError({"address": [_("Choose one of your addresses.")]})
+    return {
+        "id": address.pk,
+        "recipient": address.recipient,
+        "phone": address.phone,
+        "province": address.province,
+        "city": address.city,
+        "district": address.district,
+        "detail": address.detail,
+        "postal_code": getattr(address, "postal_code", ""),
+    }
+
+
+def _store_snapshot(store_id: Any) -> dict[str, Any]:
+    store = stores.pickup_store(int(store_id)) if str(store_id).isdigit() else None
+    if store is None:
+        raise ValidationError({"store": [_("Choose one of the pickup stores.")]})
+    return stores.snapshot(store)
+
+
+def order_create(
+    member: Any,
+    *,
+    items: Sequence[tuple[Any, int, int | None]],
+    fulfilment: str,
+    address_id: Any = None,
+    store_id: Any = None,
+    note: str = "",
+    expected_payable: int | None = None,
+    idempotency_key: str | None = None,
+) -> Order:
+    """Place an order for ``items`` = [(sku_id, quantity, price the buyer saw)]. Prices and
+    stock are re-checked; stock is taken atomically; a retried request with the same
+    idempotency key returns the first order."""
+    if fulfilment not in Order.Fulfilment.values:
+        raise ValidationError({"fulfilment": [_("Choose delivery or store pickup.")]})
+    if not items:
+        raise ValidationError({"items": [_("Your order is empty.")]})
+    if len(note) > 200:
+        raise ValidationError({"note": [_("Use at most 200 characters.")]})
+    if idempotency_key is not None and not 8 <= len(idempotency_key) <= 80:
+        raise ValidationError({"idempotency_key": [_("Use 8 to 80 characters.")]})
+    address = _address_snapshot(member, address_id) if fulfilment == Order.Fulfilment.DELIVERY else {}
+    store = _store_snapshot(store_id) if fulfilment == Order.Fulfilment.PICKUP else {}
+    settings = ShopSettings.current()
+    with transaction.atomic():
+        key_row = None
+        if idempotency_key:
+            # A concurrent retry waits here on the unique index until the first one commits.
+            key_row, created = IdempotencyKey.objects.get_or_create(
+                member=member, scope="order_create", key=idempotency_key
+            )
+            if not created:
+                key_row = IdempotencyKey.objects.select_for_update().get(pk=key_row.pk)
+                if key_row.order_id:
+                    return Order.objects.get(pk=key_row.order_id)
+        found = quote(items, fulfilment=fulfilment, province=address.get("province"))
+        if found.problems:
+            raise OrderRefused("unavailable", _("Some items cannot be ordered as they are."), found.problems)
+        if expected_payable is not None and expected_payable != found.payable:
+            raise OrderRefused(
+                "price_changed",
+                _("The total changed to %(total)s since you looked.") % {"total": found.payable},
+                {"payable": found.payable, "changes": found.changes, "steps": found.priced.steps},
+            )
+        short = _take_stock([(line.sku.pk, line.quantity) for line in found.lines])
+        if short is not None:
+            transaction.set_rollback(True)
+            raise OrderRefused("stock", _("Sold out while you were ordering."), [{"sku": short, "code": "stock"}])
+        priced = found.priced
+        order = Order.objects.create(
+            number=_number(),
+            member=member,
+            fulfilment=fulfilment,
+            goods_total=priced.goods_total,
+            discount_total=priced.discount_total,
+            shipping_fee=priced.shipping,
+            payable=priced.payable,
+            address=address,
+            store_id_snapshot=store.get("id"),
+            store=store,
+            note=note.strip(),
+            pay_by=timezone.now() + timedelta(minutes=settings.unpaid_timeout_minutes),
+        )
+        by_sku = {line.sku.pk: line for line in found.lines}
+        OrderLine.objects.bulk_create(
+            [
+                OrderLine(
+                    order=order,
+                    sku_id=p.sku_id,
+                    product_id_snapshot=by_sku[p.sku_id].sku.product_id,
+                    product_name=by_sku[p.sku_id].sku.product.name,
+                    sku_label=_sku_label(by_sku[p.sku_id].sku),
+                    quantity=p.quantity,
+                    unit_price=p.unit_price,
+                    list_price=p.list_price,
+                    activity_discount=p.activity_discount,
+                    promotion_share=p.promotion_share,
+                    coupon_share=p.coupon_share,
+                    amount_paid=p.amount_paid,
+                )
+                for p in priced.lines
+            ]
+        )
+        OrderLog.objects.create(order=order, from_status="", to_status=order.status, actor=f"member:{member.pk}")
+        if key_row is not None:
+            key_row.order = order
+            key_row.save(update_fields=["order"])
+        events.publish(events.order_created, order=order)
+    return order
+
+
+def _sku_label(sku: Any) -> str:
+    return " / ".join(str(sku.spec_values.get(d["name"], "")) for d in sku.product.specs)
+
+
+def _transition(order_id: int, action: str, *, actor: str, note: str = "", **fields: Any) -> Order:
+    allowed, target, fulfilment = TRANSITIONS[action]
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status not in allowed or (fulfilment and order.fulfilment != fulfilment):
+            raise TransitionRefused(order, action)
+        before = order.status
+        order.status = target
+        stamp = TIMESTAMPS.get(target)
+        if stamp:
+            setattr(order, stamp, timezone.now())
+        for key, value in fields.items():
+            setattr(order, key, value)
+        order.save()
+        OrderLog.objects.create(order=order, from_status=before, to_status=target, actor=actor, note=note[:255])
+        if action == "cancel":
+            _return_stock(order)
+            events.publish(events.order_cancelled, order=order, reason=note)
+        elif action == "pay":
+            events.publish(events.order_paid, order=order)
+        elif action == "ship":
+            events.publish(events.order_shipped, order=order)
+        elif action == "complete":
+            events.publish(events.order_completed, order=order)
+    return order
+
+
+def order_cancel(order: Order, *, actor: str, reason: str) -> Order:
+    return _transition(order.pk, "cancel", actor=actor, note=reason, cancel_reason=reason[:200])
+
+
+def order_mark_paid(order: Order, *, amount: int, actor: str, reference: str = "") -> tuple[Order, str]:
+    """Record a payment. Returns (order, outcome): "paid"; "already_paid" for a repeat;
+    for a payment that arrived after the order was cancelled: "revived" when the shop
+    revives such orders and stock allows, else "refund" (the caller refunds it)."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status != S.UNPAID and order.status != S.CANCELLED:
+            return order, "already_paid"
+        if amount != order.payable:
+            raise ValidationError({"amount": [_("The payment does not match the amount due.")]})
+        if order.status == S.CANCELLED:
+            if ShopSettings.current().late_payment != ShopSettings.LatePayment.REVIVE:
+                OrderLog.objects.create(
+                    order=order,
+                    from_status=order.status,
+                    to_status=order.status,
+                    actor=actor,
+                    note=f"late payment {reference}: refund",
+                )
+                return order, "refund"
+            if _take_stock([(line.sku_id, line.quantity) for line in order.lines.all()]) is not None:
+                transaction.set_rollback(True)
+                return order, "refund"
+            before, order.status, order.cancelled_at, order.cancel_reason = order.status, S.PAID, None, ""
+            order.paid_at, order.amount_paid = timezone.now(), amount
+            order.save()
+            OrderLog.objects.create(
+                order=order,
+                from_status=before,
+                to_status=S.PAID,
+                actor=actor,
+                note=f"revived by late payment {reference}",
+            )
+            events.publish(events.order_paid, order=order)
+            return order, "revived"
+    order = _transition(order.pk, "pay", actor=actor, note=reference, amount_paid=amount)
+    if order.fulfilment == Order.Fulfilment.PICKUP:
+        order = _assign_pickup_code(order)
+    return order, "paid"
+
+
+def _assign_pickup_code(order: Order) -> Order:
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                Order.objects.filter(pk=order.pk, pickup_code="").update(pickup_code=f"{secrets.randbelow(10**8):08d}")
+            break
+        except IntegrityError:
+            continue
+    order.refresh_from_db()
+    return order
+
+
+def order_ship(order: Order, *, carrier: str, tracking_number: str, actor: str) -> Order:
+    carrier, tracking_number = carrier.strip(), tracking_number.strip()
+    errors = {}
+    if not carrier or len(carrier) > 40:
+        errors["carrier"] = [_("Enter the carrier.")]
+    if not tracking_number or len(tracking_number) > 60:
+        errors["tracking_number"] = [_("Enter the tracking number.")]
+    if errors:
+        raise ValidationError(errors)
+    return _transition(order.pk, "ship", actor=actor, carrier=carrier, tracking_number=tracking_number)
+
+
+def order_confirm_delivery(order: Order, *, actor: str) -> Order:
+    return _transition(order.pk, "deliver", actor=actor)
+
+
+def order_ready_for_pickup(order: Order, *, actor: str) -> Order:
+    return _transition(order.pk, "ready", actor=actor)
+
+
+def order_verify_pickup(code: str, *, actor: str) -> Order:
+    """Store staff scan or type the buyer's code."""
+    order = Order.objects.filter(pickup_code=(code or "").strip(), status=S.READY_FOR_PICKUP).first()
+    if order is None:
+        raise ValidationError({"code": [_("No order is waiting for pickup with this code.")]})
+    return _transition(order.pk, "pick_up", actor=actor)
+
+
+def order_complete(order: Order, *, actor: str) -> Order:
+    return _transition(order.pk, "complete", actor=actor)
+
+
+# --- timers (beat scans the database; no long countdowns) ---------------------------------
+def run_timers(now: datetime | None = None, batch: int = 200) -> dict[str, int]:
+    """Cancel unpaid orders past their deadline (stock returned), confirm receipt of
+    orders shipped long enough ago, and complete orders whose after-sales window closed.
+    Idempotent and safe to run concurrently (rows are taken with SKIP LOCKED)."""
+    now = now or timezone.now()
+    settings = ShopSettings.current()
+    counts = {"cancelled": 0, "delivered": 0, "completed": 0}
+    plans = [
+        ("cancel", Order.objects.filter(status=S.UNPAID, pay_by__lte=now), "cancelled"),
+        (
+            "deliver",
+            Order.objects.filter(status=S.SHIPPED, shipped_at__lte=now - timedelta(days=settings.auto_confirm_days)),
+            "delivered",
+        ),
+        (
+            "complete",
+            Order.objects.filter(
+                status__in=[S.DELIVERED, S.PICKED_UP], delivered_at__lte=now - timedelta(days=settings.after_sales_days)
+            ),
+            "completed",
+        ),
+    ]
+    for action, due, counter in plans:
+        for pk in list(due.values_list("pk", flat=True)[:batch]):
+            try:
+                if action == "cancel":
+                    _transition(pk, action, actor="system", note="unpaid timeout", cancel_reason="unpaid timeout")
+                else:
+                    _transition(pk, action, actor="system", note="timer")
+                counts[counter] += 1
+            except TransitionRefused:
+                continue  # someone else moved it meanwhile (paid at the last second, …)
+    return counts

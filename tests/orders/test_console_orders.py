@@ -1,0 +1,41 @@
+"""The merchant's order pages: find the order, confirm an offline payment, ship it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shop.orders import services
+from shop.orders.models import Order
+from tests.conftest import in_shop, owner_client
+from tests.orders.conftest import member, product
+
+pytestmark = pytest.mark.django_db
+
+
+def test_merchant_confirms_payment_and_ships_from_the_console(alpha: Any) -> None:
+    sku = product(alpha, price=12_345)
+    buyer = member(alpha)
+    with in_shop(alpha):
+        order = services.order_create(
+            buyer, items=[(sku.pk, 1, None)], fulfilment="delivery", address_id=buyer.addresses.get().pk
+        )
+    client = owner_client(alpha)
+    listing = client.get("/console/orders/?status=unpaid").content.decode()
+    assert order.number in listing and "¥123.45" in listing
+    wrong = client.post(f"/console/orders/{order.pk}/", {"action": "mark_paid", "amount": "100"})
+    assert wrong.status_code == 400
+    assert client.post(f"/console/orders/{order.pk}/", {"action": "mark_paid", "amount": "123.45"}).status_code == 302
+    bad = client.post(f"/console/orders/{order.pk}/", {"action": "ship", "carrier": "顺丰", "tracking_number": ""})
+    assert bad.status_code == 400
+    client.post(f"/console/orders/{order.pk}/", {"action": "ship", "carrier": "顺丰", "tracking_number": "SF1"})
+    with in_shop(alpha):
+        assert Order.objects.get(pk=order.pk).status == "shipped"
+    page = client.get(f"/console/orders/{order.pk}/").content.decode()
+    assert "SF1" in page and "paid → shipped" in page
+
+
+def test_an_unknown_pickup_code_is_a_field_error(alpha: Any) -> None:
+    response = owner_client(alpha).post("/console/orders/pickup/", {"code": "12345678"})
+    assert response.status_code == 400
