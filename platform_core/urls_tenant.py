@@ -28,6 +28,7 @@ urlpatterns = [
     path("console/", include("shop.console.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("products/", include("shop.catalogue.urls")),
+    path("account/orders/", include("shop.orders.storefront_urls")),
     path("account/", include("shop.members.urls")),
     path("api/v1/catalogue/", include("shop.catalogue.api_urls")),
     path("api/v1/stores/", include("shop.stores.api_urls")),

@@ -171,6 +171,17 @@ def _buyer_client(tenant: Any) -> Client:
     return shop_client(tenant, HTTP_AUTHORIZATION=f"Bearer {key}")
 
 
+def _buyer_session(tenant: Any) -> Client:
+    """The storefront's own session login of the walking buyer."""
+    from tests.conftest import shop_client
+
+    client = shop_client(tenant)
+    member = _buyer(tenant)
+    response = client.post("/account/login/", {"login": member.phone, "password": PASSWORD})
+    assert response.status_code == 302, response.content[:300]
+    return client
+
+
 def _order(tenant: Any) -> int:
     from shop.orders import services
 
@@ -209,6 +220,7 @@ REGISTRY: list[Owned] = [
     Owned("api/v1/orders/", _order, _order_exists, _buyer_client),
     Owned("api/v1/cart/items/", _cart_item, _cart_item_exists, _buyer_client),
     Owned("api/v1/console/orders/", _order, _order_exists),
+    Owned("account/orders/", _order, _order_exists, _buyer_session),
     Owned("console/orders/", _order, _order_exists),
     Owned("console/staff/", _staff, _staff_exists),
     Owned("api/v1/console/staff/", _staff, _staff_exists),

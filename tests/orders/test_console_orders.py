@@ -39,3 +39,24 @@ def test_merchant_confirms_payment_and_ships_from_the_console(alpha: Any) -> Non
 def test_an_unknown_pickup_code_is_a_field_error(alpha: Any) -> None:
     response = owner_client(alpha).post("/console/orders/pickup/", {"code": "12345678"})
     assert response.status_code == 400
+
+
+def test_members_see_their_purchase_history_and_only_theirs(alpha: Any) -> None:
+    from tests.conftest import PASSWORD, shop_client
+
+    sku = product(alpha, price=5_000)
+    buyer, other = member(alpha), member(alpha, phone="13900000000")
+    with in_shop(alpha):
+        mine = services.order_create(
+            buyer, items=[(sku.pk, 2, None)], fulfilment="delivery", address_id=buyer.addresses.get().pk
+        )
+        theirs = services.order_create(
+            other, items=[(sku.pk, 1, None)], fulfilment="delivery", address_id=other.addresses.get().pk
+        )
+    client = shop_client(alpha)
+    assert client.get("/account/orders/").status_code == 302  # log in first
+    client.post("/account/login/", {"login": "13800138000", "password": PASSWORD})
+    page = client.get("/account/orders/").content.decode()
+    assert mine.number in page and theirs.number not in page and "¥100.00" in page
+    assert client.get(f"/account/orders/{mine.pk}/").status_code == 200
+    assert client.get(f"/account/orders/{theirs.pk}/").status_code == 404
