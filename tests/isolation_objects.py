@@ -182,6 +182,21 @@ def _buyer_session(tenant: Any) -> Client:
     return client
 
 
+def _another_member(tenant: Any) -> int:
+    """A member the walk may disable (not the walking buyer, who must stay able to log in)."""
+    from shop.members import services
+
+    with in_shop(tenant):
+        return int(services.member_register(phone=f"1390013{next(_serial):04d}", password=PASSWORD).pk)
+
+
+def _member_exists(tenant: Any, pk: int) -> bool:
+    from shop.members.models import Member
+
+    with in_shop(tenant):
+        return bool(Member.objects.filter(pk=pk).exists())
+
+
 def _order(tenant: Any) -> int:
     from shop.orders import services
 
@@ -221,6 +236,7 @@ REGISTRY: list[Owned] = [
     Owned("api/v1/cart/items/", _cart_item, _cart_item_exists, _buyer_client),
     Owned("api/v1/console/orders/", _order, _order_exists),
     Owned("account/orders/", _order, _order_exists, _buyer_session),
+    Owned("console/members/", _another_member, _member_exists),
     Owned("console/orders/", _order, _order_exists),
     Owned("console/staff/", _staff, _staff_exists),
     Owned("api/v1/console/staff/", _staff, _staff_exists),

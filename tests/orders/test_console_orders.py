@@ -60,3 +60,21 @@ def test_members_see_their_purchase_history_and_only_theirs(alpha: Any) -> None:
     assert mine.number in page and theirs.number not in page and "¥100.00" in page
     assert client.get(f"/account/orders/{mine.pk}/").status_code == 200
     assert client.get(f"/account/orders/{theirs.pk}/").status_code == 404
+
+
+def test_merchant_finds_members_with_their_spend_and_can_disable_one(alpha: Any) -> None:
+    from shop.members.models import Member
+
+    sku = product(alpha, price=5_000)
+    buyer = member(alpha)
+    with in_shop(alpha):
+        order = services.order_create(
+            buyer, items=[(sku.pk, 2, None)], fulfilment="delivery", address_id=buyer.addresses.get().pk
+        )
+        services.order_mark_paid(order, amount=order.payable, actor="test")
+    client = owner_client(alpha)
+    page = client.get("/console/members/?q=1380013").content.decode()
+    assert "13800138000" in page and "¥100.00" in page
+    client.post(f"/console/members/{buyer.pk}/active/", {"action": "deactivate"})
+    with in_shop(alpha):
+        assert not Member.objects.get(pk=buyer.pk).is_active
