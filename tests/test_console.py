@@ -137,3 +137,38 @@ def test_token_request_with_bad_input_is_a_field_error(beta: Any) -> None:
     )
     assert response.status_code == 400
     assert set(response.json()) == {"email", "password"}
+
+
+def test_owner_sets_order_windows_and_shipping_fees(alpha: Any) -> None:
+    from shop.checkout.models import ShippingTemplate
+    from shop.checkout.services import shipping_fee
+    from shop.models import ShopSettings
+
+    client = owner_client(alpha)
+    assert client.get("/console/settings/").status_code == 200
+    good = {
+        "unpaid_timeout_minutes": "15",
+        "auto_confirm_days": "7",
+        "after_sales_days": "7",
+        "late_payment": "revive",
+        "default_fee": "8",
+        "free_over": "99.00",
+        "rules": "新疆，西藏：20\n海外: -",
+    }
+    bad = client.post("/console/settings/", {**good, "unpaid_timeout_minutes": "1", "rules": "新疆 20"})
+    assert bad.status_code == 400 and "新疆 20" in bad.content.decode()
+    with in_shop(alpha):
+        assert not ShippingTemplate.objects.exists()
+    assert client.post("/console/settings/", good).status_code == 302
+    with in_shop(alpha):
+        assert (ShopSettings.current().unpaid_timeout_minutes, ShopSettings.current().late_payment) == (15, "revive")
+        assert shipping_fee(5_000, "浙江省") == 800
+        assert shipping_fee(5_000, "西藏") == 2000
+        assert shipping_fee(5_000, "海外") is None  # not delivered
+        assert shipping_fee(9_900, "浙江省") == 0  # free from ¥99
+
+
+def test_staff_cannot_change_shop_settings(beta: Any) -> None:
+    with in_shop(beta):
+        staff_services.staff_add(beta, email="clerk@beta.test", name="", password=PASSWORD)
+    assert login_client(beta, "clerk@beta.test").get("/console/settings/").status_code == 403
