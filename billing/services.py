@@ -27,9 +27,9 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from billing import gateway
 from billing.models import BillingAccount, Invoice, StripeEvent
 from billing.plans import Plan, plan, plan_for_stripe_id, plans
+from platform_core import stripe_gateway as gateway
 from platform_core.audit import record_operator_action
 from platform_core.features import TIER_CHOICES, TIERS, limits_exceeded_for_tier
 from platform_core.money import format_money

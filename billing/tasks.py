@@ -5,8 +5,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from billing import gateway, services
+from billing import services
 from billing.models import StripeEvent
+from platform_core import stripe_gateway as gateway
 
 
 @shared_task(

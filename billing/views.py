@@ -15,8 +15,9 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 
-from billing import gateway, services
+from billing import services
 from billing.models import BillingAccount
+from platform_core import stripe_gateway as gateway
 from platform_core.scoping import ConsoleView, ShopAPIView
 
 

@@ -56,6 +56,7 @@ TENANT_APPS = [
     "shop.members",
     "shop.checkout",
     "shop.orders",
+    "shop.payments",
     "distribution",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
@@ -74,6 +75,7 @@ AUTH_USER_MODEL = "accounts.User"
 
 MIDDLEWARE = [
     "platform_core.health.HealthCheckMiddleware",
+    "platform_core.nul.RejectNulMiddleware",
     # Static assets answer on every host, known or not (the 404 page needs its CSS too).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.ShopRoutingMiddleware",
@@ -153,6 +155,7 @@ CELERY_BEAT_SCHEDULE = {
     "refill-schema-pool": {"task": "tenants.refill_schema_pool", "schedule": 60.0},
     "billing-dunning": {"task": "billing.run_dunning", "schedule": 900.0},
     "order-timers": {"task": "orders.run_timers_all_shops", "schedule": 60.0},
+    "payments-retry": {"task": "payments.retry_all_shops", "schedule": 300.0},
 }
 
 # --- shops --------------------------------------------------------------------------
@@ -219,6 +222,10 @@ STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")  # localstripe in tests
 STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+# Shop payments (buyers paying shops): the webhook endpoint /payments/stripe/webhook/ answers 400
+# to everything until its signing secret is set; the platform's fee on Connect charges, in basis points.
+STRIPE_PAYMENTS_WEBHOOK_SECRET = env.str("STRIPE_PAYMENTS_WEBHOOK_SECRET", default="")
+PAYMENTS_PLATFORM_FEE_BPS = env.int("PAYMENTS_PLATFORM_FEE_BPS", default=100)
 BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="cny")
 BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)
 BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)

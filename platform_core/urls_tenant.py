@@ -24,6 +24,7 @@ urlpatterns = [
     path("console/billing/", include("billing.urls")),
     path("console/catalogue/", include("shop.catalogue.console_urls")),
     path("console/orders/", include("shop.orders.console_urls")),
+    path("console/payments/", include("shop.payments.console_urls")),
     path("console/members/", include("shop.members.console_urls")),
     path("console/stores/", include("shop.stores.console_urls")),
     path("console/", include("shop.console.urls")),

@@ -16,6 +16,7 @@ order_paid = Signal()  # order
 order_cancelled = Signal()  # order, reason
 order_shipped = Signal()  # order
 order_completed = Signal()  # order
+order_refunded = Signal()  # order, refund (money sent back: refund.amount of refund.payment)
 
 
 def publish(signal: Signal, **kwargs: Any) -> None:

@@ -113,6 +113,12 @@ def owner_client(tenant: Any) -> Client:
     return login_client(tenant)
 
 
+def english(client: Client) -> Client:
+    """The visitor chose English (shops default to Simplified Chinese)."""
+    client.cookies["django_language"] = "en"
+    return client
+
+
 @contextmanager
 def in_shop(tenant: Any) -> Iterator[None]:
     with schema_context(tenant.schema_name):

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch, ProtectedError
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
@@ -14,6 +19,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from platform_core.parsing import as_id
 from platform_core.scoping import ShopAPIView, ShopViewSet
 from shop.catalogue import selectors, services
 from shop.catalogue.models import Category, Product, ProductImage, ProductType, Sku
@@ -27,9 +33,12 @@ def _drf(exc: DjangoValidationError) -> serializers.ValidationError:
     return serializers.ValidationError({"non_field_errors": exc.messages})
 
 
+LIST_CACHE_SECONDS = 300
+
+
 def _body(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        raise serializers.ValidationError({"non_field_errors": [_("Send a JSON object.")]})
     data = request.data
     if hasattr(data, "dict"):  # a QueryDict from a form post
         data = {k: data.get(k) for k in data}
@@ -161,17 +170,19 @@ class StorefrontProducts(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopV
             raw = params.get(key)
             if raw in (None, ""):
                 ints[key] = None
-            elif not raw.isdigit():
-                errors[key] = ["Send a whole number."]
+            elif not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+                errors[key] = [_("Send a whole number.")]
             else:
                 ints[key] = int(raw)
         sort = params.get("sort", "newest")
         if sort not in selectors.SORTS:
-            errors["sort"] = [f"One of: {', '.join(selectors.SORTS)}."]
+            errors["sort"] = [_("One of: %(choices)s.") % {"choices": ", ".join(selectors.SORTS)}]
         if errors:
             raise serializers.ValidationError(errors)
         if self.action == "retrieve":
-            return selectors.storefront_products().prefetch_related("skus")
+            return selectors.storefront_products().prefetch_related(
+                Prefetch("skus", queryset=Sku.objects.filter(is_active=True))
+            )
         return selectors.storefront_products(q=params.get("q", ""), sort=sort, **ints)
 
     @extend_schema(
@@ -184,7 +195,17 @@ class StorefrontProducts(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopV
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().list(request, *args, **kwargs)
+        # Pages are cached per shop (the cache key carries the schema) and per catalogue
+        # version: any catalogue write makes a new version, so a page is never stale.
+        query = urlencode(sorted(request.query_params.items()))
+        key = f"catalogue:list:{selectors.catalogue_version()}:{hashlib.sha1(query.encode()).hexdigest()}"
+        cached = cache.get(key)
+        if cached is not None:
+            return Response(cached)
+        response = super().list(request, *args, **kwargs)
+        if response.status_code == 200:
+            cache.set(key, response.data, LIST_CACHE_SECONDS)
+        return response
 
 
 class StorefrontCategories(ShopAPIView):
@@ -230,8 +251,13 @@ class ConsoleProducts(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
 
     def perform_destroy(self, instance: Product) -> None:
         if instance.status == Product.Status.ON_SALE:
-            raise serializers.ValidationError({"status": ["Take the product off sale before deleting it."]})
-        instance.delete()
+            raise serializers.ValidationError({"status": [_("Take the product off sale before deleting it.")]})
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            raise serializers.ValidationError(
+                {"product": [_("It has been ordered: keep it off sale instead of deleting it.")]}
+            ) from exc
 
     @extend_schema(request=StatusSerializer, responses={200: dict})
     @action(detail=False, methods=["post"])
@@ -240,7 +266,7 @@ class ConsoleProducts(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
         serializer.is_valid(raise_exception=True)
         products = list(Product.objects.filter(pk__in=serializer.validated_data["ids"]))
         if len(products) != len(set(serializer.validated_data["ids"])):
-            raise serializers.ValidationError({"ids": ["Some of these products do not exist."]})
+            raise serializers.ValidationError({"ids": [_("Some of these products do not exist.")]})
         try:
             changed = services.product_set_status(products, serializer.validated_data["status"])
         except DjangoValidationError as exc:
@@ -258,7 +284,7 @@ class ConsoleProducts(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
         product = self.get_object()
         upload = request.FILES.get("image")
         if upload is None:
-            raise serializers.ValidationError({"image": ["Attach an image file."]})
+            raise serializers.ValidationError({"image": [_("Attach an image file.")]})
         try:
             image = services.image_add(product, upload)
         except DjangoValidationError as exc:
@@ -275,12 +301,13 @@ class ConsoleCategories(mixins.ListModelMixin, mixins.DestroyModelMixin, ShopVie
         data = _body(request)
         parent = None
         if data.get("parent") not in (None, ""):
-            parent = Category.objects.filter(pk=data["parent"]).first() if str(data["parent"]).isdigit() else None
+            parent_pk = as_id(data["parent"])
+            parent = Category.objects.filter(pk=parent_pk).first() if parent_pk else None
             if parent is None:
-                raise serializers.ValidationError({"parent": ["Choose an existing category."]})
+                raise serializers.ValidationError({"parent": [_("Choose an existing category.")]})
         position = data.get("position", 0)
         if isinstance(position, bool) or not isinstance(position, int) or position < 0:
-            raise serializers.ValidationError({"position": ["A whole number ≥ 0."]})
+            raise serializers.ValidationError({"position": [_("A whole number ≥ 0.")]})
         try:
             saved = services.category_save(
                 name=str(data.get("name") or ""),
@@ -333,7 +360,10 @@ class ConsoleSkuStock(ShopAPIView):
     def post(self, request: Request, pk: int) -> Response:
         sku = get_object_or_404(Sku, pk=pk)
         try:
-            services.sku_set_stock(sku, _body(request).get("stock"))  # type: ignore[arg-type]
+            body = _body(request)
+            services.sku_adjust_stock(
+                sku, adjust=body.get("adjust"), stock=body.get("stock"), expected=body.get("expected")
+            )
         except DjangoValidationError as exc:
             raise _drf(exc) from exc
         return Response(ConsoleSkuSerializer(sku).data)

@@ -26,9 +26,18 @@ def parse_yuan(raw: str) -> int | None:
     if not raw:
         return None
     whole, _sep, frac = raw.partition(".")
-    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 2)):
+    if not raw.isascii() or not whole.isdigit() or len(whole) > 7 or (frac and (not frac.isdigit() or len(frac) > 2)):
         return None
     return int(whole) * 100 + int((frac + "00")[:2])
+
+
+def whole_number(raw: str, maximum: int = 10_000_000) -> int | None:
+    """An ASCII whole number within bounds, else None (no surprises from "²" or "1e9")."""
+    raw = (raw or "").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        return None
+    value = int(raw)
+    return value if value <= maximum else None
 
 
 def yuan(fen: int | None) -> str:
@@ -56,7 +65,7 @@ class ProductList(ConsoleView):
         )
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        ids = [n for n in (whole_number(i, 2**31 - 1) for i in request.POST.getlist("ids")) if n is not None]
         products = list(Product.objects.filter(pk__in=ids))
         try:
             changed = services.product_set_status(products, request.POST.get("status", ""))
@@ -111,6 +120,7 @@ class ProductForm(ConsoleView):
                 rows[sku.spec_key] = {
                     "price": yuan(sku.price),
                     "stock": sku.stock,
+                    "stock_seen": sku.stock,
                     "code": sku.code,
                     "list_price": yuan(sku.list_price),
                 }
@@ -122,7 +132,7 @@ class ProductForm(ConsoleView):
         data = {k: post.get(k, "") for k in ("name", "subtitle", "description", "code", "category", "spec_lines")}
         specs = _parse_spec_lines(data["spec_lines"])
         rows = {
-            key: {f: post.get(f"{f}-{key}", "") for f in ("price", "stock", "code", "list_price")}
+            key: {f: post.get(f"{f}-{key}", "") for f in ("price", "stock", "stock_seen", "code", "list_price")}
             for key in self._keys(specs)
         }
         if "refresh" in post:
@@ -131,7 +141,8 @@ class ProductForm(ConsoleView):
         skus = []
         for key, row in rows.items():
             price, list_price = parse_yuan(row["price"]), parse_yuan(row["list_price"])
-            stock = int(row["stock"]) if str(row["stock"]).isdigit() else None
+            stock = whole_number(row["stock"])
+            seen = whole_number(row["stock_seen"])
             if price is None or stock is None or (row["list_price"] and list_price is None):
                 errors.setdefault("skus", []).append(
                     _("%(sku)s: enter a price like 99.90 and a whole stock number.")
@@ -139,7 +150,16 @@ class ProductForm(ConsoleView):
                 )
                 continue
             values = dict(part.split("=", 1) for part in key.split("|")) if key else {}
-            skus.append({"spec": values, "price": price, "stock": stock, "code": row["code"], "list_price": list_price})
+            skus.append(
+                {
+                    "spec": values,
+                    "price": price,
+                    "stock": stock,
+                    "stock_expected": seen,
+                    "code": row["code"],
+                    "list_price": list_price,
+                }
+            )
         if errors:
             return self._page(product, data, rows, errors, status=400)
         payload = {

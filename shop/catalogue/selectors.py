@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 
 from shop.catalogue.models import Category, Product, ProductImage, Sku
@@ -14,6 +17,23 @@ SORTS = {
     "price_asc": ("min_price", "id"),
     "price_desc": ("-max_price", "-id"),
 }
+
+
+VERSION_KEY = "catalogue:version"
+
+
+def catalogue_version() -> str:
+    """A token that changes on every catalogue write (cache keys carry the shop's schema)."""
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        version = uuid.uuid4().hex
+        cache.add(VERSION_KEY, version, None)
+        version = cache.get(VERSION_KEY, version)
+    return str(version)
+
+
+def bump_catalogue_version() -> None:
+    transaction.on_commit(lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, None))
 
 
 def count_products() -> int:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 import secrets
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
-from django.db.models import Max, Min
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from platform_core.features import check_limit
+from platform_core.parsing import as_id
 from shop.catalogue.models import Category, Product, ProductImage, ProductType, Sku
+from shop.catalogue.selectors import bump_catalogue_version
 
 MAX_CATEGORY_DEPTH = 3
 MAX_SPEC_DIMENSIONS = 3
@@ -27,6 +30,9 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_IMAGE_PIXELS = 25_000_000
 IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 MAX_PRICE = 100_000_000  # ¥1,000,000.00 in fen
+MAX_STOCK = 10_000_000
+MAX_WEIGHT_G = 1_000_000
+LIMIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':products'))"
 ATTRIBUTE_KINDS = {"text", "multiline", "number", "choice"}
 
 
@@ -69,6 +75,7 @@ def category_save(
     try:
         with transaction.atomic():
             target.save()
+            bump_catalogue_version()
     except IntegrityError as exc:
         raise _errors(name=_("There is already a category with this name here.")) from exc
     return target
@@ -80,6 +87,7 @@ def category_delete(category: Category) -> None:
     if category.products.exists():
         raise _errors(category=_("Move its products to another category first."))
     category.delete()
+    bump_catalogue_version()
 
 
 # --- product types ----------------------------------------------------------------------
@@ -142,8 +150,11 @@ def clean_attribute_values(product_type: ProductType | None, values: Any) -> dic
             continue
         if attr["kind"] == "number":
             try:
-                cleaned[attr["key"]] = int(raw) if str(raw).lstrip("-").isdigit() else float(str(raw))
-            except ValueError:
+                number = int(raw) if str(raw).lstrip("-").isdecimal() else float(str(raw))
+                if not math.isfinite(number) or abs(number) > 1e12:
+                    raise ValueError
+                cleaned[attr["key"]] = number
+            except (ValueError, OverflowError):
                 problems.append(_("%(label)s must be a number.") % {"label": attr["label"]})
         elif attr["kind"] == "choice":
             if raw not in attr["choices"]:
@@ -173,8 +184,10 @@ def clean_specs(specs: Any) -> list[dict[str, Any]]:
         )
     cleaned, names = [], set()
     for dim in specs:
-        name = str((dim or {}).get("name") or "").strip()
-        values = [str(v).strip() for v in (dim or {}).get("values") or []]
+        if not isinstance(dim, dict) or not isinstance(dim.get("values"), list):
+            raise _errors(specs=_('Each dimension is {"name": …, "values": [ … ]}.'))
+        name = str(dim.get("name") or "").strip()
+        values = [str(v).strip() for v in dim["values"]]
         if not name or name in names:
             raise _errors(specs=_("Each dimension needs a unique name."))
         if not values or len(values) > MAX_SPEC_VALUES or len(set(values)) != len(values) or "" in values:
@@ -206,23 +219,33 @@ def _clean_sku_rows(specs: list[dict[str, Any]], rows: Any) -> dict[str, dict[st
         raise _errors(
             specs=_("These specifications make %(n)s SKUs; at most %(max)s.") % {"n": len(combos), "max": MAX_SKUS}
         )
-    expected = {spec_key(specs, dict(zip([d["name"] for d in specs], c, strict=True))): c for c in combos}
+    combinations = {spec_key(specs, dict(zip([d["name"] for d in specs], c, strict=True))): c for c in combos}
     cleaned: dict[str, dict[str, Any]] = {}
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise _errors(skus=_("SKU %(n)s: send an object.") % {"n": i + 1})
-        values = {str(k): str(v) for k, v in (row.get("spec") or {}).items()}
+        spec = row.get("spec") or {}
+        if not isinstance(spec, dict):
+            raise _errors(skus=_("SKU %(n)s: “spec” is an object of dimension → value.") % {"n": i + 1})
+        values = {str(k): str(v) for k, v in spec.items()}
         if set(values) != {d["name"] for d in specs} or any(values[d["name"]] not in d["values"] for d in specs):
             raise _errors(skus=_("SKU %(n)s: give one value of each specification.") % {"n": i + 1})
         key = spec_key(specs, values)
         if key in cleaned:
             raise _errors(skus=_("SKU %(n)s repeats another SKU's specification.") % {"n": i + 1})
         stock = row.get("stock", 0)
-        if isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
-            raise _errors(skus=_("SKU %(n)s: stock is a whole number ≥ 0.") % {"n": i + 1})
+        if isinstance(stock, bool) or not isinstance(stock, int) or not 0 <= stock <= MAX_STOCK:
+            raise _errors(
+                skus=_("SKU %(n)s: stock is a whole number from 0 to %(max)s.") % {"n": i + 1, "max": MAX_STOCK}
+            )
+        expected = row.get("stock_expected")
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
+            raise _errors(skus=_("SKU %(n)s: stock_expected is the stock you last saw.") % {"n": i + 1})
         weight = row.get("weight_g", 0) or 0
-        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
-            raise _errors(skus=_("SKU %(n)s: weight is whole grams ≥ 0.") % {"n": i + 1})
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT_G:
+            raise _errors(
+                skus=_("SKU %(n)s: weight is whole grams from 0 to %(max)s.") % {"n": i + 1, "max": MAX_WEIGHT_G}
+            )
         code = str(row.get("code") or "").strip()
         if len(code) > 40:
             raise _errors(skus=_("SKU %(n)s: code too long.") % {"n": i + 1})
@@ -232,11 +255,12 @@ def _clean_sku_rows(specs: list[dict[str, Any]], rows: Any) -> dict[str, dict[st
             "list_price": _money(row.get("list_price"), "skus", required=False),
             "cost": _money(row.get("cost"), "skus", required=False),
             "stock": stock,
+            "stock_expected": expected,
             "weight_g": weight,
             "code": code,
             "is_active": bool(row.get("is_active", True)),
         }
-    missing = [" / ".join(c) for k, c in expected.items() if k not in cleaned]
+    missing = [" / ".join(c) for k, c in combinations.items() if k not in cleaned]
     if missing:
         raise _errors(skus=_("Give a price and stock for: %(list)s.") % {"list": ", ".join(missing[:10])})
     return cleaned
@@ -264,14 +288,14 @@ def product_save(tenant: Any, data: dict[str, Any], product: Product | None = No
         errors["code"] = [_("Use at most 40 characters.")]
     category = None
     if data.get("category") not in (None, ""):
-        category = Category.objects.filter(pk=data["category"]).first() if str(data["category"]).isdigit() else None
+        category_pk = as_id(data["category"])
+        category = Category.objects.filter(pk=category_pk).first() if category_pk else None
         if category is None:
             errors["category"] = [_("Choose an existing category.")]
     product_type = None
     if data.get("product_type") not in (None, ""):
-        product_type = (
-            ProductType.objects.filter(pk=data["product_type"]).first() if str(data["product_type"]).isdigit() else None
-        )
+        type_pk = as_id(data["product_type"])
+        product_type = ProductType.objects.filter(pk=type_pk).first() if type_pk else None
         if product_type is None:
             errors["product_type"] = [_("Choose an existing product type.")]
     try:
@@ -291,6 +315,8 @@ def product_save(tenant: Any, data: dict[str, Any], product: Product | None = No
     try:
         with transaction.atomic():
             if creating:
+                with connection.cursor() as cursor:  # two creates at the limit: one waits for the other
+                    cursor.execute(LIMIT_LOCK_SQL)
                 check_limit(tenant, "products")
                 product = Product()
             assert product is not None
@@ -299,16 +325,33 @@ def product_save(tenant: Any, data: dict[str, Any], product: Product | None = No
             product.category, product.product_type = category, product_type
             product.attributes, product.specs = attributes, specs
             product.save()
-            existing = {s.spec_key: s for s in product.skus.all()} if not creating else {}
+            existing = {s.spec_key: s for s in product.skus.select_for_update()} if not creating else {}
+            stale: list[str] = []
             for key, values in rows.items():
-                sku = existing.pop(key, None) or Sku(product=product, spec_key=key)
+                values = dict(values)
+                stock, expected = values.pop("stock"), values.pop("stock_expected")
+                sku = existing.pop(key, None)
+                if sku is None:  # a new SKU starts with the stock given
+                    Sku.objects.create(product=product, spec_key=key, stock=stock, **values)
+                    continue
                 for field, value in values.items():
                     setattr(sku, field, value)
-                sku.save()
+                sku.save(update_fields=[*values.keys()])
+                # Stock of an existing SKU moves only from the value the merchant saw: orders
+                # take and return units meanwhile, and a blind write would undo them.
+                if expected is not None and stock != expected:
+                    if not Sku.objects.filter(pk=sku.pk, stock=expected).update(stock=stock):
+                        stale.append(sku.label or _("Default"))
+            if stale:
+                raise _errors(
+                    skus=_("Stock of %(list)s changed meanwhile (orders); reload and try again.")
+                    % {"list": ", ".join(stale)}
+                )
             for leftover in existing.values():
                 leftover.is_active = False
                 leftover.save(update_fields=["is_active"])
             _refresh_price_range(product)
+            bump_catalogue_version()
     except IntegrityError as exc:
         text = str(exc)
         if "product_code" in text:
@@ -334,14 +377,35 @@ def product_set_status(products: list[Product], status: str) -> int:
                     product.published_at = timezone.now()
                 product.save(update_fields=["status", "published_at", "updated_at"])
                 changed += 1
+        bump_catalogue_version()
     return changed
 
 
-def sku_set_stock(sku: Sku, stock: int) -> Sku:
-    if isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
-        raise _errors(stock=_("Stock is a whole number ≥ 0."))
-    Sku.objects.filter(pk=sku.pk).update(stock=stock)
-    sku.stock = stock
+def sku_adjust_stock(sku: Sku, *, adjust: Any = None, stock: Any = None, expected: Any = None) -> Sku:
+    """Change stock without undoing what orders took meanwhile: ``adjust`` by a delta (never
+    below zero), or set ``stock`` only if it is still ``expected`` (what the merchant saw)."""
+
+    def whole(value: Any) -> bool:
+        return not isinstance(value, bool) and isinstance(value, int) and abs(value) <= MAX_STOCK
+
+    if adjust is not None:
+        if not whole(adjust):
+            raise _errors(adjust=_("A whole number of units to add (or remove, if negative)."))
+        done = Sku.objects.filter(pk=sku.pk, stock__gte=-adjust, stock__lte=MAX_STOCK - adjust).update(
+            stock=F("stock") + adjust
+        )
+        if not done:
+            raise _errors(adjust=_("Stock cannot go below zero."))
+    elif stock is not None and expected is not None:
+        if not whole(stock) or stock < 0 or not whole(expected):
+            raise _errors(stock=_("Stock is a whole number from 0 to %(max)s.") % {"max": MAX_STOCK})
+        if not Sku.objects.filter(pk=sku.pk, stock=expected).update(stock=stock):
+            raise _errors(
+                stock=_("Stock changed meanwhile; it is now %(n)s.") % {"n": Sku.objects.get(pk=sku.pk).stock}
+            )
+    else:
+        raise _errors(stock=_("Send “adjust”, or “stock” with the “expected” value you saw."))
+    sku.refresh_from_db(fields=["stock"])
     return sku
 
 
@@ -372,11 +436,13 @@ def image_add(product: Product, upload: Any) -> ProductImage:
         image = ProductImage(product=product, bytes=len(data), position=position, width=width, height=height)
         image.image.save(name, ContentFile(data), save=False)
         image.save()
+        bump_catalogue_version()
     return image
 
 
 def image_delete(image: ProductImage) -> None:
     storage, name = image.image.storage, image.image.name
     image.delete()
+    bump_catalogue_version()
     if name:
         transaction.on_commit(lambda: storage.delete(name))

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from platform_core.parsing import as_id
 from shop.catalogue.models import Product, Sku
 from shop.checkout.models import Cart, CartItem, ShippingTemplate
 from shop.pricing import LineIn, Priced, price_lines
@@ -43,7 +44,7 @@ def _sellable(sku_id: Any) -> Sku:
         Sku.objects.select_related("product")
         .filter(pk=sku_id, is_active=True, product__status=Product.Status.ON_SALE)
         .first()
-        if str(sku_id).isdigit()
+        if as_id(sku_id)
         else None
     )
     if sku is None:
@@ -71,8 +72,11 @@ def cart_add(cart: Cart, sku_id: Any, quantity: Any) -> CartItem:
             try:
                 with transaction.atomic():
                     return CartItem.objects.create(cart=cart, sku=sku, quantity=quantity, price_when_added=sku.price)
-            except IntegrityError:  # added concurrently: fall through to the update
+            except IntegrityError:  # added concurrently: add to what that request put in
                 item = CartItem.objects.select_for_update().get(cart=cart, sku=sku)
+                total = quantity + item.quantity
+                if total > sku.stock:
+                    raise _errors(quantity=_("Only %(n)s left.") % {"n": sku.stock}) from None
         item.quantity = min(total, MAX_QUANTITY)
         item.save(update_fields=["quantity"])
     return item
@@ -111,14 +115,27 @@ def cart_merge(guest: Cart, cart: Cart) -> None:
 
 
 # --- shipping -----------------------------------------------------------------------------
+_PROVINCE_SUFFIXES = ("维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "省", "市")
+
+
+def province_key(name: str | None) -> str:
+    """ "新疆维吾尔自治区", "新疆" → "新疆": addresses are free text, rules say it shortly."""
+    name = (name or "").strip()
+    for suffix in _PROVINCE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def shipping_fee(goods_total: int, province: str | None) -> int | None:
     """The delivery fee for this order, or None when the shop does not deliver there."""
     template = ShippingTemplate.objects.filter(is_default=True).first()
     if template is None:
         return 0
     fee: int | None = template.default_fee
+    wanted = province_key(province)
     for rule in template.rules:
-        if province and province in rule.get("provinces", []):
+        if wanted and wanted in {province_key(p) for p in rule.get("provinces", [])}:
             fee = rule.get("fee")
             break
     if fee is None:
@@ -156,13 +173,14 @@ def quote(items: Sequence[tuple[Any, int, int | None]], *, fulfilment: str, prov
     """Price ``(sku_id, quantity, price_when_added)`` items for delivery or pickup.
     ``problems`` lists what stops an order (off sale, not enough stock, not delivered
     there); ``changes`` what moved since the cart was filled (prices)."""
-    ids = [int(i[0]) for i in items if str(i[0]).isdigit()]
+    ids = [n for n in (as_id(i[0]) for i in items) if n]
     skus = {s.pk: s for s in Sku.objects.select_related("product").filter(pk__in=ids)}
     lines: list[QuoteLine] = []
     problems: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     for sku_id, quantity, seen_price in items:
-        sku = skus.get(int(sku_id)) if str(sku_id).isdigit() else None
+        sku_pk = as_id(sku_id)
+        sku = skus.get(sku_pk) if sku_pk else None
         if sku is None or not sku.is_active or sku.product.status != Product.Status.ON_SALE:
             problems.append({"sku": sku_id, "code": "not_for_sale", "message": _("No longer for sale.")})
             continue

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from platform_core.scoping import ConsoleView
-from shop.catalogue.console import parse_yuan, yuan
+from shop.catalogue.console import parse_yuan, whole_number, yuan
 from shop.checkout.models import ShippingTemplate
 from shop.models import ShopSettings
 
@@ -72,7 +72,7 @@ class SettingsPage(ConsoleView):
         errors: dict[str, list[str]] = {}
         numbers: dict[str, int] = {}
         for field, (low, high) in LIMITS.items():
-            value = int(data[field]) if data[field].isdigit() else None
+            value = whole_number(data[field], high)
             if value is None or not low <= value <= high:
                 errors[field] = [_("A whole number from %(low)s to %(high)s.") % {"low": low, "high": high}]
             else:

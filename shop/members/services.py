@@ -375,13 +375,19 @@ def address_update(address: Address, *, is_default: bool | None = None, **data: 
         raise ValidationError(errors)
     with transaction.atomic():
         _lock_address(address)
+        # Work on the row as it is now (a concurrent "make default" may have changed it) and
+        # write only what this update changes.
+        address.refresh_from_db()
+        changed = list(cleaned)
         for field, value in cleaned.items():
             setattr(address, field, value)
         if is_default:
             _make_default(address.member, address)
+            changed.append("is_default")
         elif is_default is False:
             address.is_default = False
-        address.save()
+            changed.append("is_default")
+        address.save(update_fields=[*changed, "updated_at"])
     return address
 
 

@@ -19,6 +19,8 @@ from shop.checkout.models import Cart, CartItem
 from shop.members.auth import MEMBER_AUTHENTICATION, IsMember
 from shop.orders import services
 from shop.orders.models import Order, OrderLine, OrderLog
+from shop.payments import api as payments_api
+from shop.payments import services as payments
 
 CART_HEADER = "X-Cart-Token"
 
@@ -38,7 +40,8 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 def _refused(exc: services.OrderRefused) -> Response:
-    return Response({"code": exc.code, "detail": exc.message, "details": exc.details}, status=status.HTTP_409_CONFLICT)
+    code = status.HTTP_422_UNPROCESSABLE_ENTITY if exc.code == "idempotency_mismatch" else status.HTTP_409_CONFLICT
+    return Response({"code": exc.code, "detail": exc.message, "details": exc.details}, status=code)
 
 
 class IsConsoleUser(permissions.BasePermission):
@@ -292,6 +295,18 @@ class MemberOrders(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopViewSet
             raise serializers.ValidationError({"status": ["Only a shipped order can be confirmed."]}) from exc
         return Response(OrderSerializer(self.get_queryset().get(pk=order.pk)).data)
 
+    @extend_schema(request=payments_api.PayRequestSerializer, responses={200: payments_api.PayResponseSerializer})
+    @action(detail=True, methods=["post"])
+    def pay(self, request: Request, pk: str | None = None) -> Response:
+        """Start paying the order: a Stripe client secret for the card form, or the shop's
+        offline payment instructions."""
+        return payments_api.pay(self.get_object(), request)
+
+    @extend_schema(request=None, responses={200: payments_api.PaymentSerializer(many=True)})
+    @action(detail=True, methods=["get"], url_path="payments")
+    def payment_list(self, request: Request, pk: str | None = None) -> Response:
+        return payments_api.payments(self.get_object())
+
 
 # --- merchant console -------------------------------------------------------------------------
 class ShipSerializer(serializers.Serializer):
@@ -353,9 +368,7 @@ class ConsoleOrders(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopViewSe
         amount = _body(request).get("amount")
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise serializers.ValidationError({"amount": ["The amount received, in fen."]})
-        return self._do(
-            lambda: services.order_mark_paid(order, amount=amount, actor=self._actor(), reference="offline")[0]
-        )
+        return self._do(lambda: payments.offline_confirm(order, amount=amount, actor=self._actor()))
 
     @extend_schema(
         request={"application/json": {"type": "object", "properties": {"code": {"type": "string"}}}},

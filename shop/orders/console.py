@@ -17,6 +17,8 @@ from platform_core.scoping import ConsoleView
 from shop.catalogue.console import parse_yuan
 from shop.orders import services
 from shop.orders.models import Order
+from shop.payments import console as payments_console
+from shop.payments import services as payments
 
 
 class OrderList(ConsoleView):
@@ -47,7 +49,7 @@ class OrderDetail(ConsoleView):
                 amount = parse_yuan(request.POST.get("amount", ""))
                 if amount is None:
                     raise ValidationError({"amount": [_("Enter the amount received, like 99.90.")]})
-                services.order_mark_paid(order, amount=amount, actor=actor, reference="offline")
+                payments.offline_confirm(order, amount=amount, actor=actor)
             elif action == "ship":
                 services.order_ship(
                     order,
@@ -57,6 +59,8 @@ class OrderDetail(ConsoleView):
                 )
             elif action == "ready":
                 services.order_ready_for_pickup(order, actor=actor)
+            elif action in payments_console.ACTIONS:
+                payments_console.handle(order, action, request.POST, actor)
             elif action == "cancel":
                 services.order_cancel(
                     order, actor=actor, reason=request.POST.get("reason", "") or _("cancelled by the shop")

@@ -32,6 +32,8 @@ class Order(models.Model):
     shipping_fee = models.PositiveIntegerField(_("shipping"), default=0)
     payable = models.PositiveIntegerField(_("payable"))
     amount_paid = models.PositiveIntegerField(_("amount paid"), default=0)
+    # the payment that paid it (a provider's id, "offline"): a repeat of it is no second payment
+    paid_reference = models.CharField(max_length=120, blank=True)
     # delivery: a copy of the address at the time of the order
     address = models.JSONField(_("delivery address"), default=dict, blank=True)
     store_id_snapshot = models.PositiveIntegerField(null=True, blank=True)
@@ -108,6 +110,14 @@ class OrderLog(models.Model):
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status} → {self.to_status}"
 
+    @property
+    def from_label(self) -> str:
+        return str(Order.Status(self.from_status).label) if self.from_status in Order.Status.values else "—"
+
+    @property
+    def to_label(self) -> str:
+        return str(Order.Status(self.to_status).label) if self.to_status in Order.Status.values else self.to_status
+
 
 class IdempotencyKey(models.Model):
     """A client's retry of the same request returns the first result, never a second order."""
@@ -116,6 +126,8 @@ class IdempotencyKey(models.Model):
     scope = models.CharField(max_length=30)
     key = models.CharField(max_length=80)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # what the first request asked for: the same key with another request is refused
+    request_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,22 +3,32 @@ transaction with the order row locked, recorded in the order log."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from platform_core.money import format_money
+from platform_core.parsing import as_id
 from shop import events
 from shop.checkout.services import quote
 from shop.members.models import Address
 from shop.models import ShopSettings
 from shop.orders.models import IdempotencyKey, Order, OrderLine, OrderLog
 from shop.stores import selectors as stores
+
+log = logging.getLogger(__name__)
+
+
+MAX_ORDER_TOTAL = 1_000_000_000  # ¥10,000,000.00: keeps every total far inside the columns
 
 
 class OrderRefused(Exception):
@@ -82,7 +92,8 @@ def _return_stock(order: Order) -> None:
 
 
 def _address_snapshot(member: Any, address_id: Any) -> dict[str, Any]:
-    address = Address.objects.filter(member=member, pk=address_id).first() if str(address_id).isdigit() else None
+    address_pk = as_id(address_id)
+    address = Address.objects.filter(member=member, pk=address_pk).first() if address_pk else None
     if address is None:
         raise ValidationError({"address": [_("Choose one of your addresses.")]})
     return {
@@ -98,7 +109,8 @@ def _address_snapshot(member: Any, address_id: Any) -> dict[str, Any]:
 
 
 def _store_snapshot(store_id: Any) -> dict[str, Any]:
-    store = stores.pickup_store(int(store_id)) if str(store_id).isdigit() else None
+    store_pk = as_id(store_id)
+    store = stores.pickup_store(store_pk) if store_pk else None
     if store is None:
         raise ValidationError({"store": [_("Choose one of the pickup stores.")]})
     return stores.snapshot(store)
@@ -126,33 +138,44 @@ def order_create(
         raise ValidationError({"note": [_("Use at most 200 characters.")]})
     if idempotency_key is not None and not 8 <= len(idempotency_key) <= 80:
         raise ValidationError({"idempotency_key": [_("Use 8 to 80 characters.")]})
-    address = _address_snapshot(member, address_id) if fulfilment == Order.Fulfilment.DELIVERY else {}
-    store = _store_snapshot(store_id) if fulfilment == Order.Fulfilment.PICKUP else {}
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [fulfilment, str(address_id), str(store_id), note.strip(), sorted((str(i[0]), i[1]) for i in items)],
+            ensure_ascii=False,
+        ).encode()
+    ).hexdigest()
     settings = ShopSettings.current()
     with transaction.atomic():
         key_row = None
         if idempotency_key:
             # A concurrent retry waits here on the unique index until the first one commits.
             key_row, created = IdempotencyKey.objects.get_or_create(
-                member=member, scope="order_create", key=idempotency_key
+                member=member, scope="order_create", key=idempotency_key, defaults={"request_hash": fingerprint}
             )
             if not created:
                 key_row = IdempotencyKey.objects.select_for_update().get(pk=key_row.pk)
+                if key_row.request_hash != fingerprint:
+                    raise OrderRefused(
+                        "idempotency_mismatch",
+                        _("This Idempotency-Key was already used for a different order request."),
+                    )
                 if key_row.order_id:
                     return Order.objects.get(pk=key_row.order_id)
+        address = _address_snapshot(member, address_id) if fulfilment == Order.Fulfilment.DELIVERY else {}
+        store = _store_snapshot(store_id) if fulfilment == Order.Fulfilment.PICKUP else {}
         found = quote(items, fulfilment=fulfilment, province=address.get("province"))
+        if found.payable > MAX_ORDER_TOTAL:
+            raise OrderRefused(
+                "too_large", _("One order can be at most %(max)s.") % {"max": format_money(MAX_ORDER_TOTAL)}
+            )
         if found.problems:
             raise OrderRefused("unavailable", _("Some items cannot be ordered as they are."), found.problems)
         if expected_payable is not None and expected_payable != found.payable:
             raise OrderRefused(
                 "price_changed",
-                _("The total changed to %(total)s since you looked.") % {"total": found.payable},
+                _("The total changed to %(total)s since you looked.") % {"total": format_money(found.payable)},
                 {"payable": found.payable, "changes": found.changes, "steps": found.priced.steps},
             )
-        short = _take_stock([(line.sku.pk, line.quantity) for line in found.lines])
-        if short is not None:
-            transaction.set_rollback(True)
-            raise OrderRefused("stock", _("Sold out while you were ordering."), [{"sku": short, "code": "stock"}])
         priced = found.priced
         order = Order.objects.create(
             number=_number(),
@@ -192,6 +215,12 @@ def order_create(
         if key_row is not None:
             key_row.order = order
             key_row.save(update_fields=["order"])
+        # Stock last, just before commit: the SKU rows stay locked for the shortest time, so
+        # buyers of one hot SKU queue as little as possible. Sold out → everything above is
+        # rolled back with the exception.
+        short = _take_stock([(line.sku.pk, line.quantity) for line in found.lines])
+        if short is not None:
+            raise OrderRefused("stock", _("Sold out while you were ordering."), [{"sku": short, "code": "stock"}])
         events.publish(events.order_created, order=order)
     return order
 
@@ -200,31 +229,36 @@ def _sku_label(sku: Any) -> str:
     return " / ".join(str(sku.spec_values.get(d["name"], "")) for d in sku.product.specs)
 
 
-def _transition(order_id: int, action: str, *, actor: str, note: str = "", **fields: Any) -> Order:
+def _apply(order: Order, action: str, *, actor: str, note: str = "", **fields: Any) -> Order:
+    """Apply a transition to an order locked by the caller's transaction."""
     allowed, target, fulfilment = TRANSITIONS[action]
+    if order.status not in allowed or (fulfilment and order.fulfilment != fulfilment):
+        raise TransitionRefused(order, action)
+    before = order.status
+    order.status = target
+    stamp = TIMESTAMPS.get(target)
+    if stamp:
+        setattr(order, stamp, timezone.now())
+    for key, value in fields.items():
+        setattr(order, key, value)
+    order.save()
+    OrderLog.objects.create(order=order, from_status=before, to_status=target, actor=actor, note=note[:255])
+    if action == "cancel":
+        _return_stock(order)
+        events.publish(events.order_cancelled, order=order, reason=note)
+    elif action == "pay":
+        events.publish(events.order_paid, order=order)
+    elif action == "ship":
+        events.publish(events.order_shipped, order=order)
+    elif action == "complete":
+        events.publish(events.order_completed, order=order)
+    return order
+
+
+def _transition(order_id: int, action: str, *, actor: str, note: str = "", **fields: Any) -> Order:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status not in allowed or (fulfilment and order.fulfilment != fulfilment):
-            raise TransitionRefused(order, action)
-        before = order.status
-        order.status = target
-        stamp = TIMESTAMPS.get(target)
-        if stamp:
-            setattr(order, stamp, timezone.now())
-        for key, value in fields.items():
-            setattr(order, key, value)
-        order.save()
-        OrderLog.objects.create(order=order, from_status=before, to_status=target, actor=actor, note=note[:255])
-        if action == "cancel":
-            _return_stock(order)
-            events.publish(events.order_cancelled, order=order, reason=note)
-        elif action == "pay":
-            events.publish(events.order_paid, order=order)
-        elif action == "ship":
-            events.publish(events.order_shipped, order=order)
-        elif action == "complete":
-            events.publish(events.order_completed, order=order)
-    return order
+        return _apply(order, action, actor=actor, note=note, **fields)
 
 
 def order_cancel(order: Order, *, actor: str, reason: str) -> Order:
@@ -232,17 +266,37 @@ def order_cancel(order: Order, *, actor: str, reason: str) -> Order:
 
 
 def order_mark_paid(order: Order, *, amount: int, actor: str, reference: str = "") -> tuple[Order, str]:
-    """Record a payment. Returns (order, outcome): "paid"; "already_paid" for a repeat;
-    for a payment that arrived after the order was cancelled: "revived" when the shop
-    revives such orders and stock allows, else "refund" (the caller refunds it)."""
+    """Record a payment, in one transaction with the order locked. Returns (order, outcome):
+
+    * "paid";
+    * "already_paid": this same payment (``reference``) again, or an offline confirmation
+      repeated — nothing to do;
+    * "duplicate_payment": another payment for an order already paid — the caller refunds it;
+    * for a payment that arrived after the order was cancelled: "revived" when the shop
+      revives such orders and stock allows, else "refund" (the caller refunds it).
+    A pickup order gets its verification code in the same transaction."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
-        if order.status != S.UNPAID and order.status != S.CANCELLED:
-            return order, "already_paid"
+        if order.status not in (S.UNPAID, S.CANCELLED):
+            if not reference or reference == order.paid_reference:
+                return order, "already_paid"
+            OrderLog.objects.create(
+                order=order,
+                from_status=order.status,
+                to_status=order.status,
+                actor=actor,
+                note=f"second payment {reference}: refund",
+            )
+            return order, "duplicate_payment"
         if amount != order.payable:
             raise ValidationError({"amount": [_("The payment does not match the amount due.")]})
         if order.status == S.CANCELLED:
-            if ShopSettings.current().late_payment != ShopSettings.LatePayment.REVIVE:
+            revive = ShopSettings.current().late_payment == ShopSettings.LatePayment.REVIVE
+            with transaction.atomic():  # a savepoint: a failed revival leaves no trace
+                taken = revive and _take_stock([(line.sku_id, line.quantity) for line in order.lines.all()]) is None
+                if not taken:
+                    transaction.set_rollback(True)
+            if not taken:
                 OrderLog.objects.create(
                     order=order,
                     from_status=order.status,
@@ -251,11 +305,9 @@ def order_mark_paid(order: Order, *, amount: int, actor: str, reference: str = "
                     note=f"late payment {reference}: refund",
                 )
                 return order, "refund"
-            if _take_stock([(line.sku_id, line.quantity) for line in order.lines.all()]) is not None:
-                transaction.set_rollback(True)
-                return order, "refund"
             before, order.status, order.cancelled_at, order.cancel_reason = order.status, S.PAID, None, ""
-            order.paid_at, order.amount_paid = timezone.now(), amount
+            order.paid_at, order.amount_paid, order.paid_reference = timezone.now(), amount, reference
+            _give_pickup_code(order)
             order.save()
             OrderLog.objects.create(
                 order=order,
@@ -266,22 +318,21 @@ def order_mark_paid(order: Order, *, amount: int, actor: str, reference: str = "
             )
             events.publish(events.order_paid, order=order)
             return order, "revived"
-    order = _transition(order.pk, "pay", actor=actor, note=reference, amount_paid=amount)
-    if order.fulfilment == Order.Fulfilment.PICKUP:
-        order = _assign_pickup_code(order)
+        _give_pickup_code(order)
+        _apply(order, "pay", actor=actor, note=reference, amount_paid=amount, paid_reference=reference)
     return order, "paid"
 
 
-def _assign_pickup_code(order: Order) -> Order:
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                Order.objects.filter(pk=order.pk, pickup_code="").update(pickup_code=f"{secrets.randbelow(10**8):08d}")
-            break
-        except IntegrityError:
-            continue
-    order.refresh_from_db()
-    return order
+def _give_pickup_code(order: Order) -> None:
+    """An 8-digit code for a pickup order, unique among orders (on the locked order)."""
+    if order.fulfilment != Order.Fulfilment.PICKUP or order.pickup_code:
+        return
+    for _attempt in range(20):
+        code = f"{secrets.randbelow(10**8):08d}"
+        if not Order.objects.filter(pickup_code=code).exists():
+            order.pickup_code = code
+            return
+    raise RuntimeError("could not find a free pickup code")
 
 
 def order_ship(order: Order, *, carrier: str, tracking_number: str, actor: str) -> Order:
@@ -301,12 +352,20 @@ def order_confirm_delivery(order: Order, *, actor: str) -> Order:
 
 
 def order_ready_for_pickup(order: Order, *, actor: str) -> Order:
-    return _transition(order.pk, "ready", actor=actor)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        _give_pickup_code(locked)  # (paid orders have one; older rows get theirs here)
+        return _apply(locked, "ready", actor=actor, pickup_code=locked.pickup_code)
 
 
 def order_verify_pickup(code: str, *, actor: str) -> Order:
     """Store staff scan or type the buyer's code."""
-    order = Order.objects.filter(pickup_code=(code or "").strip(), status=S.READY_FOR_PICKUP).first()
+    code = (code or "").strip()
+    order = (
+        Order.objects.filter(pickup_code=code, status=S.READY_FOR_PICKUP).first()
+        if len(code) == 8 and code.isascii() and code.isdigit()
+        else None
+    )
     if order is None:
         raise ValidationError({"code": [_("No order is waiting for pickup with this code.")]})
     return _transition(order.pk, "pick_up", actor=actor)
@@ -320,7 +379,9 @@ def order_complete(order: Order, *, actor: str) -> Order:
 def run_timers(now: datetime | None = None, batch: int = 200) -> dict[str, int]:
     """Cancel unpaid orders past their deadline (stock returned), confirm receipt of
     orders shipped long enough ago, and complete orders whose after-sales window closed.
-    Idempotent and safe to run concurrently (rows are taken with SKIP LOCKED)."""
+    Idempotent and safe to run concurrently: each order is changed under its row lock, and
+    one that moved meanwhile (paid at the last second, …) is left alone. An unexpected
+    error on one order is logged and the others go on."""
     now = now or timezone.now()
     settings = ShopSettings.current()
     counts = {"cancelled": 0, "delivered": 0, "completed": 0}
@@ -349,4 +410,6 @@ def run_timers(now: datetime | None = None, batch: int = 200) -> dict[str, int]:
                 counts[counter] += 1
             except TransitionRefused:
                 continue  # someone else moved it meanwhile (paid at the last second, …)
+            except Exception:  # noqa: BLE001 - one bad order must not stop the shop's timers
+                log.exception("order %s: timer %s failed", pk, action)
     return counts

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from platform_core.parsing import as_id
 from shop.stores import hours
 from shop.stores.models import Store
 
@@ -44,9 +45,10 @@ def pickup_stores() -> QuerySet[Store]:
 def pickup_store(pk: Any) -> Store | None:
     """The pickup store a buyer chose, or None if there is no such store taking pickups now
     (checkout and orders call this to re-check the choice)."""
-    if isinstance(pk, bool) or not str(pk).isdigit():
+    store_pk = as_id(pk)
+    if store_pk is None:
         return None
-    return pickup_stores().filter(pk=int(pk)).first()
+    return pickup_stores().filter(pk=store_pk).first()
 
 
 def snapshot(store: Store) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import pytest
 import stripe
 from django.core.management import call_command
 
-from billing import gateway
+from platform_core import stripe_gateway as gateway
 
 WEBHOOK_SECRET = "whsec_fenxiao_test"
 

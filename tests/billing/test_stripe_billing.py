@@ -16,8 +16,9 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from billing import gateway, services
+from billing import services
 from billing.models import BillingAccount, Invoice, StripeEvent
+from platform_core import stripe_gateway as gateway
 from shop import staff as staff_services
 from tenants.models import Tenant
 from tests.billing.conftest import WEBHOOK_SECRET, WebhookSink, card, confirm_setup

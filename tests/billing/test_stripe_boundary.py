@@ -268,7 +268,7 @@ def test_stripe_unreachable_leaves_the_event_unprocessed_for_a_retry(
             "data": {"object": {"id": "sub_123", "object": "subscription", "customer": "cus_123"}},
         }
     )
-    from billing import gateway
+    from platform_core import stripe_gateway as gateway
 
     response = platform_client().post(
         "/billing/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature

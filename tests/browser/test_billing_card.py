@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from django.utils import timezone, translation
 
-from billing import gateway
+from platform_core import stripe_gateway as gateway
 from tests.browser.conftest import LiveSite, orm
 from tests.conftest import PASSWORD
 

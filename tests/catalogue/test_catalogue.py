@@ -95,7 +95,11 @@ def test_changing_specs_keeps_existing_skus_and_retires_removed_ones(alpha: Any)
     body = create(alpha)
     white_m = next(s["id"] for s in body["skus"] if s["spec_values"] == {"颜色": "白", "尺码": "M"})
     specs = [{"name": "颜色", "values": ["白"]}, {"name": "尺码", "values": ["M", "XL"]}]
-    skus = [{"spec": {"颜色": "白", "尺码": s}, "price": 9900, "stock": 5} for s in ("M", "XL")]
+    # the kept SKU's stock moves from the 10 the merchant saw; the new one starts at 5
+    skus = [
+        {"spec": {"颜色": "白", "尺码": "M"}, "price": 9900, "stock": 5, "stock_expected": 10},
+        {"spec": {"颜色": "白", "尺码": "XL"}, "price": 9900, "stock": 5},
+    ]
     response = owner_client(alpha).put(
         f"/api/v1/console/products/{body['id']}/",
         data=json.dumps({**TEE, "code": "TEE-1", "specs": specs, "skus": skus}),
@@ -265,3 +269,24 @@ def test_one_shops_catalogue_is_invisible_to_another(alpha: Any, beta: Any) -> N
 def test_console_endpoints_need_a_console_login(alpha: Any) -> None:
     assert shop_client(alpha).get("/api/v1/console/products/").status_code == 401
     assert post(shop_client(alpha), "/api/v1/console/products/", TEE).status_code == 401
+
+
+def test_the_cached_product_list_changes_with_the_catalogue_and_per_shop(
+    alpha: Any, beta: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        body = create(alpha)
+    shop = shop_client(alpha)
+    assert [p["name"] for p in shop.get("/api/v1/catalogue/products/").json()["results"]] == ["纯棉T恤"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client(alpha).put(
+            f"/api/v1/console/products/{body['id']}/",
+            data=json.dumps({**TEE, "name": "亚麻T恤"}),
+            content_type="application/json",
+        )
+    assert response.status_code == 200
+    assert [p["name"] for p in shop.get("/api/v1/catalogue/products/").json()["results"]] == ["亚麻T恤"]
+    assert shop_client(beta).get("/api/v1/catalogue/products/").json()["count"] == 0  # never another shop's page
+    with django_capture_on_commit_callbacks(execute=True):
+        post(owner_client(alpha), "/api/v1/console/products/status/", {"ids": [body["id"]], "status": "off_sale"})
+    assert shop.get("/api/v1/catalogue/products/").json()["count"] == 0

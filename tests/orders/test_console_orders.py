@@ -33,7 +33,7 @@ def test_merchant_confirms_payment_and_ships_from_the_console(alpha: Any) -> Non
     with in_shop(alpha):
         assert Order.objects.get(pk=order.pk).status == "shipped"
     page = client.get(f"/console/orders/{order.pk}/").content.decode()
-    assert "SF1" in page and "paid → shipped" in page
+    assert "SF1" in page and "已付款 → 已发货" in page
 
 
 def test_an_unknown_pickup_code_is_a_field_error(alpha: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from shop import staff as staff_services
 from shop.stores import hours
 from shop.stores.models import Store
-from tests.conftest import PASSWORD, in_shop, login_client, owner_client
+from tests.conftest import PASSWORD, english, in_shop, login_client, owner_client
 from tests.stores.factories import ALL_DAY, make_store
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def test_the_hours_editor_refuses_what_it_cannot_read(text: str) -> None:
 
 
 def test_the_owner_adds_a_store_through_the_form(alpha: Any) -> None:
-    client = owner_client(alpha)
+    client = english(owner_client(alpha))
     assert client.get("/console/stores/new/").status_code == 200
     response = client.post(
         "/console/stores/new/", {**FORM, "hours_mon": "13:00-21:00, 9:00-12:00", "hours_sun": "", "latitude": "22.54"}
@@ -69,7 +69,7 @@ def test_the_owner_adds_a_store_through_the_form(alpha: Any) -> None:
 
 
 def test_hour_errors_are_shown_beside_their_day_and_nothing_is_saved(alpha: Any) -> None:
-    client = owner_client(alpha)
+    client = english(owner_client(alpha))
     response = client.post(
         "/console/stores/new/",
         {
@@ -101,7 +101,7 @@ def test_the_list_shows_open_or_closed_now_and_the_limit(alpha: Any) -> None:
 def test_the_open_badge_follows_the_hours(beta: Any) -> None:
     make_store(beta, name="Day and night", opening_hours=ALL_DAY)
     make_store(beta, name="Shut")
-    page = owner_client(beta).get("/console/stores/").content.decode()
+    page = english(owner_client(beta)).get("/console/stores/").content.decode()
     assert page.count("Open now") == 1 and page.count("Closed now") == 1
     assert 'id="stores-used">2 / 50<' in page and 'id="store-limit"' not in page
     assert "/console/stores/new/" in page

@@ -19,7 +19,7 @@ from shop import staff as staff_services
 from shop.stores import selectors, services
 from shop.stores.models import Store
 from tenants.services import tenant_set_feature_override
-from tests.conftest import PASSWORD, in_shop, login_client, owner_client, shop_client
+from tests.conftest import PASSWORD, english, in_shop, login_client, owner_client, shop_client
 from tests.stores.factories import ALL_DAY, make_store, store_data
 
 pytestmark = pytest.mark.django_db
@@ -126,7 +126,9 @@ def test_hour_errors_name_the_day_and_the_problem(alpha: Any) -> None:
         "mon": [{"open": "09:00", "close": "13:00"}, {"open": "12:00", "close": "18:00"}],
         "fri": [{"open": "22:00", "close": "02:00"}],
     }
-    errors = send(owner_client(alpha), "post", "/api/v1/console/stores/", store_data(opening_hours=hours)).json()
+    errors = send(
+        english(owner_client(alpha)), "post", "/api/v1/console/stores/", store_data(opening_hours=hours)
+    ).json()
     text = " ".join(errors["opening_hours"])
     assert "09:00–13:00 overlaps 12:00–18:00" in text
     assert "22:00–02:00 must close after it opens" in text and "24:00" in text  # says how to cross midnight

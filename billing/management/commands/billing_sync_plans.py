@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import gateway
 from billing.plans import plans
+from platform_core import stripe_gateway as gateway
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""The one place that talks to Stripe. Tests point it at localstripe (``STRIPE_API_BASE``)
+"""The one place that talks to Stripe (platform billing and shop payments alike). Tests point it at localstripe (``STRIPE_API_BASE``)
 or swap the SDK's HTTP client (``set_http_client``) to assert the exact requests sent."""
 
 from __future__ import annotations

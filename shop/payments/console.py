@@ -1,0 +1,108 @@
+"""Merchant console: payments and refunds on the order page (the order page's form posts
+an ``action`` that ``shop.orders.console`` hands over here), and the payment settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from platform_core import stripe_gateway as gateway
+from platform_core.scoping import ConsoleView
+from shop.catalogue.console import parse_yuan
+from shop.orders.models import Order
+from shop.payments import selectors, services
+from shop.payments.models import Payment, PaymentSettings, Refund
+
+ACTIONS = {"refund", "refund_sent"}
+ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]{4,60}$")
+
+
+def handle(order: Order, action: str, data: Any, actor: str) -> None:
+    """Do an order page's payment action; a ValidationError names the field at fault."""
+    if action == "refund":
+        _refund(order, data, actor)
+    elif action == "refund_sent":
+        refund = Refund.objects.select_related("payment").filter(
+            pk=_int(data.get("refund")), payment__order=order, status=Refund.Status.PENDING
+        )
+        found = refund.first()
+        if found is None:
+            raise ValidationError({"refund": [_("Choose a pending refund of this order.")]})
+        services.offline_refund_sent(found, reference=data.get("reference", ""), actor=actor)
+
+
+def _int(raw: Any) -> int:
+    return int(raw) if str(raw or "").isdigit() else 0
+
+
+def _refund(order: Order, data: Any, actor: str) -> None:
+    candidates = selectors.refundable_payments(order)
+    chosen = _int(data.get("payment"))
+    payment = next((p for p in candidates if p.pk == chosen), None) if chosen else None
+    if payment is None and not chosen and len(candidates) == 1:
+        payment = candidates[0]
+    if payment is None:
+        raise ValidationError({"payment": [_("Choose a payment of this order that can still be refunded.")]})
+    amount = parse_yuan(data.get("amount", ""))
+    if amount is None or amount < 1:
+        raise ValidationError({"amount": [_("Enter the amount to refund, like 12.50.")]})
+    key = str(data.get("key") or "").strip() or None
+    try:
+        services.refund_payment(
+            payment,
+            amount,
+            data.get("reason", "") or _("refunded by the shop"),
+            actor,
+            idempotency_key=key,
+            reference=data.get("reference", "") if payment.provider == Payment.Provider.OFFLINE else "",
+        )
+    except services.PaymentError as exc:
+        raise ValidationError({"refund": [exc.message]}) from exc
+
+
+class PaymentSettingsPage(ConsoleView):
+    owner_only = True
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        current = PaymentSettings.current()
+        data = {
+            "offline_enabled": current.offline_enabled,
+            "offline_instructions": current.offline_instructions,
+            "stripe_account_id": current.stripe_account_id,
+        }
+        return self._page(data, {})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        instructions = request.POST.get("offline_instructions", "").strip()
+        account = request.POST.get("stripe_account_id", "").strip()
+        data: dict[str, Any] = {
+            "offline_enabled": request.POST.get("offline_enabled") == "on",
+            "offline_instructions": instructions,
+            "stripe_account_id": account,
+        }
+        errors: dict[str, list[str]] = {}
+        if len(instructions) > 1000:
+            errors["offline_instructions"] = [_("Use at most 1000 characters.")]
+        if account and not ACCOUNT_ID.match(account):
+            errors["stripe_account_id"] = [_("A connected account id looks like acct_1A2b3C4d.")]
+        if errors:
+            return self._page(data, errors, status=400)
+        with transaction.atomic():
+            current = PaymentSettings.current()
+            PaymentSettings.objects.filter(pk=current.pk).update(**data)
+        messages.success(request, _("Saved."))
+        return HttpResponseRedirect(reverse("payments-console:settings"))
+
+    def _page(self, data: dict[str, Any], errors: dict[str, list[str]], status: int = 200) -> HttpResponse:
+        return self.render(
+            "payments/console/settings.html",
+            {"data": data, "errors": errors, "stripe": gateway.stripe_enabled()},
+            status=status,
+        )
