@@ -34,6 +34,8 @@ class Command(BaseCommand):
             if not Tenant.objects.filter(slug=slug).exists():
                 shop_signup(name=name, slug=slug, email=owner, password=owner_password, tier=tier)
         refill_pool()
+        for slug, *_rest in SHOPS:
+            self._seed_catalogue(Tenant.objects.get(slug=slug))
         from django.conf import settings
 
         port = settings.PLATFORM_URL_PORT
@@ -47,3 +49,57 @@ class Command(BaseCommand):
             tenant = Tenant.objects.get(slug=slug)
             self.stdout.write(f"  Shop '{slug}' ({tier})  storefront {shop_url(tenant)}")
             self.stdout.write(f"      merchant console {shop_url(tenant, '/console/')}   {owner} / {owner_password}")
+
+    def _seed_catalogue(self, tenant: Tenant) -> None:
+        """A few products on sale, so the demo storefront and API have something to show."""
+        from django_tenants.utils import schema_context
+
+        from shop.catalogue import services as catalogue
+        from shop.catalogue.models import Product
+        from shop.checkout.models import ShippingTemplate
+
+        with schema_context(tenant.schema_name):
+            if Product.objects.exists():
+                return
+            tea = catalogue.category_save(name="茶叶")
+            ware = catalogue.category_save(name="茶具")
+            made = [
+                catalogue.product_save(
+                    tenant,
+                    {
+                        "name": "明前龙井 100g",
+                        "category": tea.pk,
+                        "skus": [{"spec": {}, "price": 12800, "list_price": 16800, "stock": 200}],
+                    },
+                ),
+                catalogue.product_save(
+                    tenant,
+                    {
+                        "name": "白瓷盖碗",
+                        "category": ware.pk,
+                        "specs": [{"name": "容量", "values": ["120ml", "150ml"]}],
+                        "skus": [
+                            {"spec": {"容量": "120ml"}, "price": 6800, "stock": 50},
+                            {"spec": {"容量": "150ml"}, "price": 7800, "stock": 50},
+                        ],
+                    },
+                ),
+                catalogue.product_save(
+                    tenant,
+                    {
+                        "name": "茶礼盒（龙井 + 盖碗）",
+                        "category": tea.pk,
+                        "skus": [{"spec": {}, "price": 19900, "stock": 30}],
+                    },
+                ),
+            ]
+            catalogue.product_set_status(made, "on_sale")
+            ShippingTemplate.objects.get_or_create(
+                is_default=True,
+                defaults={
+                    "name": "默认",
+                    "default_fee": 800,
+                    "free_over": 9900,
+                    "rules": [{"provinces": ["新疆", "西藏"], "fee": 2000}],
+                },
+            )
