@@ -57,6 +57,7 @@ TENANT_APPS = [
     "shop.checkout",
     "shop.orders",
     "shop.payments",
+    "shop.aftersales",
     "distribution",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
@@ -269,6 +270,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "shop.orders.models.Order.Status",
         "ProductStatusEnum": "shop.catalogue.models.Product.Status",
+        "AfterSaleStatusEnum": "shop.aftersales.models.AfterSale.Status",
+        "RefundStatusEnum": "shop.payments.models.Refund.Status",
     },
 }
 

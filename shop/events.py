@@ -17,6 +17,8 @@ order_cancelled = Signal()  # order, reason
 order_shipped = Signal()  # order
 order_completed = Signal()  # order
 order_refunded = Signal()  # order, refund (money sent back: refund.amount of refund.payment)
+aftersale_opened = Signal()  # aftersale
+aftersale_closed = Signal()  # aftersale, outcome ("refunded", "rejected", "cancelled")
 
 
 def publish(signal: Signal, **kwargs: Any) -> None:

@@ -231,7 +231,53 @@ def _cart_item_exists(tenant: Any, pk: int) -> bool:
         return bool(CartItem.objects.filter(pk=pk).exists())
 
 
+def _aftersale(tenant: Any) -> int:
+    from shop.aftersales import selectors, services
+    from shop.payments import services as payments
+
+    member = _buyer(tenant)
+    order_pk = _order(tenant)
+    with in_shop(tenant):
+        from shop.orders.models import Order
+
+        order = Order.objects.get(pk=order_pk)
+        payments.offline_confirm(order, amount=order.payable, actor="staff:1")
+        data = {
+            "kind": "refund_only",
+            "reason": selectors.reasons().first().pk,  # type: ignore[union-attr]
+            "lines": [{"line": order.lines.get().pk, "quantity": 1}],
+        }
+        return int(services.aftersale_request(member, order, data).pk)
+
+
+def _aftersale_exists(tenant: Any, pk: int) -> bool:
+    from shop.aftersales.models import AfterSale
+
+    with in_shop(tenant):
+        return bool(AfterSale.objects.filter(pk=pk).exists())
+
+
+def _aftersale_reason(tenant: Any) -> int:
+    from shop.aftersales import selectors, services
+
+    with in_shop(tenant):
+        selectors.reasons()
+        return int(services.reason_save({"name": f"Walk {next(_serial)}"}).pk)
+
+
+def _aftersale_reason_exists(tenant: Any, pk: int) -> bool:
+    from shop.aftersales.models import AfterSaleReason
+
+    with in_shop(tenant):
+        return bool(AfterSaleReason.objects.filter(pk=pk).exists())
+
+
 REGISTRY: list[Owned] = [
+    Owned("api/v1/aftersales/", _aftersale, _aftersale_exists, _buyer_client),
+    Owned("api/v1/console/aftersales/", _aftersale, _aftersale_exists),
+    Owned("api/v1/console/aftersale-reasons/", _aftersale_reason, _aftersale_reason_exists),
+    Owned("console/aftersales/", _aftersale, _aftersale_exists),
+    Owned("console/aftersales/reasons/", _aftersale_reason, _aftersale_reason_exists),
     Owned("api/v1/orders/", _order, _order_exists, _buyer_client),
     Owned("api/v1/cart/items/", _cart_item, _cart_item_exists, _buyer_client),
     Owned("api/v1/console/orders/", _order, _order_exists),

@@ -7,12 +7,13 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -55,6 +56,8 @@ TRANSITIONS: dict[str, tuple[set[str], str, str | None]] = {
     "pick_up": ({S.READY_FOR_PICKUP}, S.PICKED_UP, Order.Fulfilment.PICKUP),
     "complete": ({S.DELIVERED, S.PICKED_UP}, S.COMPLETED, None),
     "cancel": ({S.UNPAID}, S.CANCELLED, None),
+    # every unit refunded (after-sales): stock went back with each refund, not here
+    "close": ({S.PAID, S.SHIPPED, S.DELIVERED, S.READY_FOR_PICKUP, S.PICKED_UP}, S.CANCELLED, None),
 }
 TIMESTAMPS: dict[str, str] = {
     S.PAID: "paid_at",
@@ -246,6 +249,8 @@ def _apply(order: Order, action: str, *, actor: str, note: str = "", **fields: A
     if action == "cancel":
         _return_stock(order)
         events.publish(events.order_cancelled, order=order, reason=note)
+    elif action == "close":
+        events.publish(events.order_cancelled, order=order, reason=note)
     elif action == "pay":
         events.publish(events.order_paid, order=order)
     elif action == "ship":
@@ -375,6 +380,24 @@ def order_complete(order: Order, *, actor: str) -> Order:
     return _transition(order.pk, "complete", actor=actor)
 
 
+def order_close(order: Order, *, actor: str, note: str) -> Order:
+    """Every unit of the order was refunded: it ends cancelled (stock already went back with
+    the refunds that warranted it, so none is returned here)."""
+    return _transition(order.pk, "close", actor=actor, note=note, cancel_reason=note[:200])
+
+
+# Other apps hold back the completion timer (an open after-sale): each filter takes a
+# queryset of orders and returns those that may complete. Applied to the scan and again
+# under the order's lock.
+completion_filters: list[Callable[[QuerySet[Order]], QuerySet[Order]]] = []
+
+
+def _may_complete(orders: QuerySet[Order]) -> QuerySet[Order]:
+    for keep in completion_filters:
+        orders = keep(orders)
+    return orders
+
+
 # --- timers (beat scans the database; no long countdowns) ---------------------------------
 def run_timers(now: datetime | None = None, batch: int = 200) -> dict[str, int]:
     """Cancel unpaid orders past their deadline (stock returned), confirm receipt of
@@ -394,8 +417,11 @@ def run_timers(now: datetime | None = None, batch: int = 200) -> dict[str, int]:
         ),
         (
             "complete",
-            Order.objects.filter(
-                status__in=[S.DELIVERED, S.PICKED_UP], delivered_at__lte=now - timedelta(days=settings.after_sales_days)
+            _may_complete(
+                Order.objects.filter(
+                    status__in=[S.DELIVERED, S.PICKED_UP],
+                    delivered_at__lte=now - timedelta(days=settings.after_sales_days),
+                )
             ),
             "completed",
         ),
@@ -405,6 +431,9 @@ def run_timers(now: datetime | None = None, batch: int = 200) -> dict[str, int]:
             try:
                 if action == "cancel":
                     _transition(pk, action, actor="system", note="unpaid timeout", cancel_reason="unpaid timeout")
+                elif action == "complete":
+                    if not _complete_by_timer(pk):
+                        continue
                 else:
                     _transition(pk, action, actor="system", note="timer")
                 counts[counter] += 1
@@ -413,3 +442,12 @@ def run_timers(now: datetime | None = None, batch: int = 200) -> dict[str, int]:
             except Exception:  # noqa: BLE001 - one bad order must not stop the shop's timers
                 log.exception("order %s: timer %s failed", pk, action)
     return counts
+
+
+def _complete_by_timer(pk: int) -> bool:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=pk)
+        if not _may_complete(Order.objects.filter(pk=pk)).exists():
+            return False  # an after-sale was opened meanwhile
+        _apply(order, "complete", actor="system", note="timer")
+    return True

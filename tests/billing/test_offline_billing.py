@@ -226,5 +226,8 @@ def test_console_banner_says_the_trial_ended_and_by_when_to_pay(alpha: Tenant) -
     client.cookies["django_language"] = "en"
     text = client.get("/console/").content.decode()
     assert "Your free trial has ended" in text
-    deadline = (timezone.now() - timedelta(days=1) + timedelta(days=7)).date().isoformat()
+    account.refresh_from_db()
+    assert account.trial_ends_at is not None
+    # the page shows dates in the shop's time zone (Asia/Shanghai), not UTC
+    deadline = timezone.localtime(account.trial_ends_at + timedelta(days=7)).date().isoformat()
     assert deadline in text and page.status_code == 200

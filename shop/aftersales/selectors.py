@@ -1,0 +1,54 @@
+"""Reads of after-sales."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import QuerySet, Sum
+
+from platform_core.tenancy import current_schema
+from shop.aftersales.models import CLAIMING, OPEN, AfterSale, AfterSaleLine, AfterSaleReason
+from shop.orders.models import Order
+
+# The shop's own data (it renames them at will), seeded in the platform's default language.
+DEFAULT_REASONS = ["不想要了", "质量问题", "发错货", "少件漏发", "其他"]
+
+
+def reasons(*, active_only: bool = False) -> QuerySet[AfterSaleReason]:
+    """The shop's reasons; the defaults are made on first use (an empty list)."""
+    if not AfterSaleReason.objects.exists():
+        with transaction.atomic():
+            with connection.cursor() as cursor:  # (an empty table has no row to lock)
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{current_schema()}:aftersale-reasons"])
+            if not AfterSaleReason.objects.exists():
+                AfterSaleReason.objects.bulk_create(
+                    AfterSaleReason(name=name, position=i * 10) for i, name in enumerate(DEFAULT_REASONS, 1)
+                )
+    found = AfterSaleReason.objects.all()
+    return found.filter(is_active=True) if active_only else found
+
+
+def for_member(member: Any) -> QuerySet[AfterSale]:
+    return AfterSale.objects.filter(member=member).select_related("order", "reason").prefetch_related("lines")
+
+
+def detailed() -> QuerySet[AfterSale]:
+    return AfterSale.objects.select_related("order", "member", "reason").prefetch_related(
+        "lines__order_line", "log", "refunds__payment"
+    )
+
+
+def claimed_by_line(order: Order) -> dict[int, tuple[int, int]]:
+    """Per order line: (units, amount) claimed by after-sales that are open or refunded."""
+    rows = (
+        AfterSaleLine.objects.filter(order_line__order=order, aftersale__status__in=CLAIMING)
+        .values("order_line_id")
+        .annotate(units=Sum("quantity"), amount=Sum("amount"))
+    )
+    return {row["order_line_id"]: (row["units"], row["amount"]) for row in rows}
+
+
+def without_open_aftersales(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """The orders of ``orders`` that have no open after-sale (the completion timer's hold)."""
+    return orders.exclude(pk__in=AfterSale.objects.filter(status__in=OPEN).values("order_id"))
