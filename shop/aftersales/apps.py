@@ -14,3 +14,15 @@ class AfterSalesConfig(AppConfig):
         # the completion timer leaves an order with an open after-sale alone
         if selectors.without_open_aftersales not in orders.completion_filters:
             orders.completion_filters.append(selectors.without_open_aftersales)
+
+        from shop import events
+        from shop.aftersales import services
+
+        def refunded(sender: object, order: object = None, refund: object = None, **kwargs: object) -> None:
+            services.on_refund_succeeded(refund)  # type: ignore[arg-type]
+
+        def failed(sender: object, refund: object = None, **kwargs: object) -> None:
+            services.on_refund_failed(refund)  # type: ignore[arg-type]
+
+        events.order_refunded.connect(refunded, dispatch_uid="aftersales-refund-succeeded", weak=False)
+        events.refund_failed.connect(failed, dispatch_uid="aftersales-refund-failed", weak=False)

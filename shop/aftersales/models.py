@@ -56,6 +56,8 @@ class AfterSale(models.Model):
     tracking_number = models.CharField(_("return tracking number"), max_length=60, blank=True)
     # units sold back into stock (refund before shipment, or a return received)
     stock_returned = models.BooleanField(default=False)
+    # bumped when a refund of it failed, so the next attempt is a new refund, not the failed one
+    refund_attempt = models.PositiveIntegerField(default=0)
     refunds = models.ManyToManyField("payments.Refund", related_name="aftersales", blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

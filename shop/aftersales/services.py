@@ -26,7 +26,7 @@ from platform_core.money import format_money
 from platform_core.parsing import as_id
 from shop import events
 from shop.aftersales import selectors
-from shop.aftersales.models import AfterSale, AfterSaleLine, AfterSaleLog, AfterSaleReason
+from shop.aftersales.models import OPEN, AfterSale, AfterSaleLine, AfterSaleLog, AfterSaleReason
 from shop.models import ShopSettings
 from shop.orders import services as orders
 from shop.orders.models import Order, OrderLine
@@ -211,7 +211,8 @@ def aftersale_reject(aftersale: AfterSale, *, reason: Any, actor: str) -> AfterS
     reason = _text(reason, "reject_reason", 200, required=True)
     with transaction.atomic():
         _order, locked = _locked(aftersale)
-        if locked.status != A.REQUESTED:
+        # any open stage: the merchant always has a way to end an after-sale (with a reason)
+        if locked.status not in OPEN:
             raise _status_error(locked)
         _move(locked, A.REJECTED, actor, reason, reject_reason=reason)
         events.publish(events.aftersale_closed, aftersale=locked, outcome="rejected")
@@ -286,7 +287,7 @@ def aftersale_refund(aftersale: AfterSale, *, actor: str, reference: Any = "") -
                     part,
                     reason,
                     actor,
-                    idempotency_key=f"aftersale-{locked.pk}-{payment.pk}",
+                    idempotency_key=f"aftersale-{locked.pk}-{locked.refund_attempt}-{payment.pk}",
                     reference=reference if offline else "",
                 )
             except payments.PaymentError as exc:
@@ -307,9 +308,40 @@ def aftersale_refund(aftersale: AfterSale, *, actor: str, reference: Any = "") -
             _return_stock(locked)
             locked.stock_returned = True
         _move(locked, A.REFUNDED, actor, reference, refunded_at=timezone.now())
-        _close_if_all_refunded(order, actor)
+        if not locked.refunds.filter(status=Refund.Status.PENDING).exists():
+            _close_if_all_refunded(order, actor)  # else once the money is actually back
         events.publish(events.aftersale_closed, aftersale=locked, outcome="refunded")
     return locked
+
+
+def on_refund_succeeded(refund: Refund) -> None:
+    """Money of an after-sale went back: close the order if every unit is now refunded."""
+    for aftersale in AfterSale.objects.filter(refunds=refund, status=A.REFUNDED):
+        with transaction.atomic():
+            order, locked = _locked(aftersale)
+            # (a failed refund was superseded by a later attempt; only pending ones wait)
+            if locked.status == A.REFUNDED and not locked.refunds.filter(status=Refund.Status.PENDING).exists():
+                _close_if_all_refunded(order, "system")
+
+
+def on_refund_failed(refund: Refund) -> None:
+    """The provider refused an after-sale's refund: the after-sale goes back to where the
+    merchant can refund it again (a new attempt, not the failed refund), and says why."""
+    for aftersale in AfterSale.objects.filter(refunds=refund, status=A.REFUNDED):
+        with transaction.atomic():
+            _order, locked = _locked(aftersale)
+            if locked.status != A.REFUNDED:
+                continue
+            back = A.RECEIVED if locked.kind == AfterSale.Kind.RETURN_REFUND else A.APPROVED
+            locked.refund_attempt += 1
+            _move(
+                locked,
+                back,
+                "system",
+                _("Refund failed: %(reason)s") % {"reason": refund.failure_message},
+                refunded_at=None,
+                refund_attempt=locked.refund_attempt,
+            )
 
 
 def _close_if_all_refunded(order: Order, actor: str) -> None:
@@ -330,7 +362,10 @@ def aftersale_refund_sent(aftersale: AfterSale, *, refund: Any, reference: Any, 
     ).first()
     if found is None:
         raise ValidationError({"refund": [_("Choose a pending offline refund of this after-sale.")]})
-    return payments.offline_refund_sent(found, reference=str(reference or ""), actor=actor)
+    with transaction.atomic():
+        sent = payments.offline_refund_sent(found, reference=str(reference or ""), actor=actor)
+        on_refund_succeeded(sent)  # (also run after commit by the order_refunded event; idempotent)
+    return sent
 
 
 # --- reasons ---------------------------------------------------------------------------

@@ -296,7 +296,8 @@ def order_mark_paid(order: Order, *, amount: int, actor: str, reference: str = "
         if amount != order.payable:
             raise ValidationError({"amount": [_("The payment does not match the amount due.")]})
         if order.status == S.CANCELLED:
-            revive = ShopSettings.current().late_payment == ShopSettings.LatePayment.REVIVE
+            # Only an order cancelled while unpaid comes back; one closed after refunds never does.
+            revive = ShopSettings.current().late_payment == ShopSettings.LatePayment.REVIVE and order.paid_at is None
             with transaction.atomic():  # a savepoint: a failed revival leaves no trace
                 taken = revive and _take_stock([(line.sku_id, line.quantity) for line in order.lines.all()]) is None
                 if not taken:

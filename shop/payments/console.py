@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from platform_core import stripe_gateway as gateway
+from platform_core.parsing import as_id
 from platform_core.scoping import ConsoleView
 from shop.catalogue.console import parse_yuan
 from shop.orders.models import Order
@@ -39,7 +40,7 @@ def handle(order: Order, action: str, data: Any, actor: str) -> None:
 
 
 def _int(raw: Any) -> int:
-    return int(raw) if str(raw or "").isdigit() else 0
+    return as_id(raw) or 0
 
 
 def _refund(order: Order, data: Any, actor: str) -> None:

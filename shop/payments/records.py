@@ -165,6 +165,7 @@ def refund_failed(refund_pk: int, message: str) -> Refund:
         Payment.objects.filter(pk=refund.payment_id).update(
             refunded_amount=F("refunded_amount") - refund.amount, updated_at=timezone.now()
         )
+        events.publish(events.refund_failed, refund=refund)
     return refund
 
 
