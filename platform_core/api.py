@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import permissions
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext
+from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,3 +32,29 @@ def requires_feature(key: str) -> type[permissions.BasePermission]:
 
     RequiresFeature.__name__ = f"RequiresFeature_{key}"
     return RequiresFeature
+
+
+def drf_errors(exc: DjangoValidationError) -> serializers.ValidationError:
+    """A service's ValidationError as DRF's field → messages 400."""
+    if hasattr(exc, "error_dict"):
+        return serializers.ValidationError(
+            {f: [m for e in errs for m in e.messages] for f, errs in exc.error_dict.items()}
+        )
+    return serializers.ValidationError({"non_field_errors": exc.messages})
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object (a 400 for a list, a string, …); form posts as a dict."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({"non_field_errors": [gettext("Send a JSON object.")]})
+    if hasattr(data, "dict"):  # a QueryDict from a form post
+        return {k: data.get(k) for k in data}
+    return dict(data)
+
+
+class IsConsoleUser(permissions.BasePermission):
+    """The shop's own console users (staff of this schema); members never are."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user and request.user.is_authenticated and getattr(request.user, "is_staff", False))

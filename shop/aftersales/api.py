@@ -15,11 +15,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from platform_core.api import IsConsoleUser
+from platform_core.api import drf_errors as _drf
+from platform_core.api import json_body as _body
 from platform_core.scoping import ShopAPIView, ShopViewSet
 from shop.aftersales import selectors, services
 from shop.aftersales.models import AfterSale, AfterSaleLine, AfterSaleLog, AfterSaleReason
 from shop.members.auth import MEMBER_AUTHENTICATION, IsMember
-from shop.orders.api import IsConsoleUser, _body, _drf
 from shop.orders.models import Order
 from shop.payments.models import Refund
 

@@ -19,35 +19,15 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from platform_core.api import IsConsoleUser
+from platform_core.api import drf_errors as _drf
+from platform_core.api import json_body as _body
 from platform_core.parsing import as_id
 from platform_core.scoping import ShopAPIView, ShopViewSet
 from shop.catalogue import selectors, services
 from shop.catalogue.models import Category, Product, ProductImage, ProductType, Sku
 
-
-def _drf(exc: DjangoValidationError) -> serializers.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return serializers.ValidationError(
-            {f: [m for e in errs for m in e.messages] for f, errs in exc.error_dict.items()}
-        )
-    return serializers.ValidationError({"non_field_errors": exc.messages})
-
-
 LIST_CACHE_SECONDS = 300
-
-
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise serializers.ValidationError({"non_field_errors": [_("Send a JSON object.")]})
-    data = request.data
-    if hasattr(data, "dict"):  # a QueryDict from a form post
-        data = {k: data.get(k) for k in data}
-    return dict(data)
-
-
-class IsConsoleUser(permissions.BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
 # --- serializers --------------------------------------------------------------------------

@@ -15,15 +15,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from platform_core.api import IsConsoleUser
 from platform_core.features import effective_features
 from platform_core.ratelimit import rate_limit
 from platform_core.scoping import ShopAPIView, ShopViewSet
 from shop import staff as staff_services
-
-
-class IsConsoleUser(permissions.BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
 class IsOwnerForWrites(permissions.BasePermission):

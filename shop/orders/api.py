@@ -8,11 +8,14 @@ from typing import Any, cast
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, permissions, serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from platform_core.api import IsConsoleUser
+from platform_core.api import drf_errors as _drf
+from platform_core.api import json_body as _body
 from platform_core.scoping import ShopAPIView, ShopViewSet
 from shop.checkout import services as checkout
 from shop.checkout.models import Cart, CartItem
@@ -25,28 +28,9 @@ from shop.payments import services as payments
 CART_HEADER = "X-Cart-Token"
 
 
-def _drf(exc: DjangoValidationError) -> serializers.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return serializers.ValidationError(
-            {f: [m for e in errs for m in e.messages] for f, errs in exc.error_dict.items()}
-        )
-    return serializers.ValidationError({"non_field_errors": exc.messages})
-
-
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
-    return dict(request.data)
-
-
 def _refused(exc: services.OrderRefused) -> Response:
     code = status.HTTP_422_UNPROCESSABLE_ENTITY if exc.code == "idempotency_mismatch" else status.HTTP_409_CONFLICT
     return Response({"code": exc.code, "detail": exc.message, "details": exc.details}, status=code)
-
-
-class IsConsoleUser(permissions.BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and getattr(request.user, "is_staff", False))
 
 
 # --- serializers --------------------------------------------------------------------------

@@ -8,15 +8,17 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from platform_core.api import IsConsoleUser
+from platform_core.api import drf_errors as _drf
+from platform_core.api import json_body as _body
 from platform_core.scoping import ShopViewSet
-from shop.console.api import IsConsoleUser, IsOwnerForWrites
+from shop.console.api import IsOwnerForWrites
 from shop.stores import hours, selectors, services
 from shop.stores.models import Store
 
@@ -39,20 +41,6 @@ OPENING_HOURS_SCHEMA = {
 @extend_schema_field(OPENING_HOURS_SCHEMA)
 class OpeningHoursField(serializers.JSONField):
     pass
-
-
-def _drf(exc: DjangoValidationError) -> serializers.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return serializers.ValidationError(
-            {f: [m for e in errs for m in e.messages] for f, errs in exc.error_dict.items()}
-        )
-    return serializers.ValidationError({"non_field_errors": exc.messages})
-
-
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise serializers.ValidationError({"non_field_errors": [_("Send a JSON object.")]})
-    return dict(request.data)
 
 
 def _coordinate() -> serializers.DecimalField:
