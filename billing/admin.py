@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from billing import services
+from billing import dunning, services
 from billing.models import BillingAccount, Invoice, StripeEvent
 from platform_core.audit import record_operator_action
 from platform_core.operator import metrics_providers, operator_site
@@ -128,7 +128,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 data = dict(form.cleaned_data)
-                services.offline_record_payment(account, actor=request.user, plan_key=data.pop("plan"), **data)
+                dunning.offline_record_payment(account, actor=request.user, plan_key=data.pop("plan"), **data)
             except ValidationError as exc:
                 for field, errs in exc.error_dict.items():
                     form.add_error(field if field in form.fields else None, errs)

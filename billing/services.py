@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,21 +20,18 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import BillingAccount, Invoice, StripeEvent
+from billing.models import BillingAccount, Invoice
 from billing.plans import Plan, plan, plan_for_stripe_id, plans
 from platform_core import stripe_gateway as gateway
 from platform_core.audit import record_operator_action
 from platform_core.features import TIER_CHOICES, TIERS, limits_exceeded_for_tier
 from platform_core.money import format_money
-from platform_core.tasks import publish_on_commit
 from tenants.models import Tenant
-from tenants.services import tenant_change_tier, tenant_lift_billing_suspension, tenant_set_status
+from tenants.services import tenant_change_tier, tenant_lift_billing_suspension
 
 log = logging.getLogger(__name__)
 ACCESS_STATUSES = {"trialing", "active"}
@@ -182,51 +178,6 @@ def _settle(account: BillingAccount, reason: str) -> None:
     """Paid up: clear the dunning clock and lift a suspension billing imposed."""
     account.past_due_since = None
     tenant_lift_billing_suspension(account.tenant, reason=reason)
-
-
-# --- emails -------------------------------------------------------------------------
-def notify_merchant(account: BillingAccount, subject: str, body: str) -> None:
-    """Mail the shop's owner once the current transaction commits (never for a rollback)."""
-    recipient = account.tenant.owner_email
-    if not recipient:
-        return
-    transaction.on_commit(
-        lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient], fail_silently=True)
-    )
-
-
-def _email(account: BillingAccount, kind: str, **params: Any) -> None:
-    with translation.override(account.tenant.locale or settings.LANGUAGE_CODE):
-        name = account.tenant.name
-        texts = {
-            "payment_failed": (
-                _("Payment failed for %(shop)s") % {"shop": name},
-                _(
-                    "We could not charge your card for %(shop)s. Update your payment method in the merchant "
-                    "console within %(days)s days to keep your shop open."
-                )
-                % {"shop": name, "days": settings.BILLING_GRACE_DAYS},
-            ),
-            "receipt": (
-                _("Receipt for %(shop)s") % {"shop": name},
-                _("Thank you: we received %(amount)s for %(shop)s.")
-                % {"amount": params.get("amount", ""), "shop": name},
-            ),
-            "trial_ending": (
-                _("Your trial of %(shop)s ends soon") % {"shop": name},
-                _("Your free trial ends on %(date)s. Choose a plan in the merchant console to keep selling.")
-                % {"date": params.get("date", "")},
-            ),
-            "suspended": (
-                _("%(shop)s is suspended for non-payment") % {"shop": name},
-                _(
-                    "Your storefront is closed until the overdue payment is made. Nothing has been deleted: pay in "
-                    "the merchant console and your shop reopens at once."
-                ),
-            ),
-        }
-        subject, body = texts[kind]
-    notify_merchant(account, subject, body)
 
 
 def money(amount: int, currency: str | None = None) -> str:
@@ -608,236 +559,6 @@ def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
     the top-level ``subscription`` in older ones."""
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
     return details.get("subscription") or invoice.get("subscription")
-
-
-# --- webhooks ---------------------------------------------------------------------------
-def webhook_receive(payload: bytes, signature: str) -> tuple[StripeEvent | None, bool]:
-    """Verify and record an event (once per id). Returns (event, is_new); raises on a bad
-    signature. Processing happens in a task published after the record commits."""
-    event = gateway.construct_event(payload, signature)
-    with transaction.atomic():
-        record, created = StripeEvent.objects.get_or_create(
-            event_id=event["id"], defaults={"type": event["type"], "payload": event.to_dict()}
-        )
-        if created:
-            from billing.tasks import process_stripe_event
-
-            publish_on_commit(process_stripe_event, record.event_id)
-    return record, created
-
-
-def _account_of(data: dict[str, Any]) -> BillingAccount | None:
-    customer = data.get("customer")
-    if customer:
-        found = BillingAccount.objects.filter(stripe_customer_id=customer).first()
-        if found:
-            return found
-    tenant_id = data.get("client_reference_id") or (data.get("metadata") or {}).get("tenant_id")
-    if tenant_id and str(tenant_id).isdigit():
-        tenant = Tenant.objects.filter(pk=int(tenant_id)).exclude(schema_name="public").first()
-        if tenant:
-            account = account_for(tenant)
-            if customer and not account.stripe_customer_id:
-                BillingAccount.objects.filter(pk=account.pk).update(stripe_customer_id=customer)
-                account.stripe_customer_id = customer
-            return account
-    return None
-
-
-def _fetch_current_state(kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    """What the event is about, as Stripe has it now (read before any lock is taken)."""
-    v1 = gateway.v1()
-    state: dict[str, Any] = {}
-    sub_id: str | None = None
-    if kind == "checkout.session.completed":
-        sub_id = data.get("subscription")
-    elif kind.startswith("customer.subscription.") and kind != "customer.subscription.trial_will_end":
-        sub_id = data.get("id")
-    elif kind.startswith("invoice."):
-        state["invoice"] = _d(v1.invoices.retrieve(data["id"]))
-        sub_id = _invoice_subscription(state["invoice"])
-    if sub_id:
-        try:
-            state["subscription"] = _d(v1.subscriptions.retrieve(sub_id))
-        except gateway.InvalidRequestError as exc:
-            if getattr(exc, "code", None) != "resource_missing":
-                raise  # transient: the event stays unprocessed and is retried
-    return state
-
-
-def process_event(event_id: str) -> str:
-    """Apply one recorded event exactly once: Stripe is read first, then the effect and
-    ``processed_at`` commit together; mails go out after the commit."""
-    record = StripeEvent.objects.get(event_id=event_id)
-    if record.processed_at is not None:
-        return "already processed"
-    data = record.payload.get("data", {}).get("object", {})
-    if _account_of(data) is None:
-        state: dict[str, Any] = {}  # not one of our shops: nothing to ask Stripe
-    else:
-        state = _fetch_current_state(record.type, data)
-    with transaction.atomic():
-        record = StripeEvent.objects.select_for_update().get(event_id=event_id)
-        if record.processed_at is not None:
-            return "already processed"
-        outcome = _apply_event(record.type, data, state)
-        record.processed_at = timezone.now()
-        record.outcome = outcome[:255]
-        record.save(update_fields=["processed_at", "outcome"])
-    return outcome
-
-
-def _apply_event(kind: str, data: dict[str, Any], state: dict[str, Any]) -> str:
-    account = _account_of(data)
-    if account is None:
-        return "ignored: no shop for this customer"
-    account = _locked(account)
-    subscription = state.get("subscription")
-    if kind == "customer.subscription.trial_will_end":
-        trial_end = _ts(data.get("trial_end"))
-        _email(account, "trial_ending", date=trial_end.date() if trial_end else "")
-        return "trial ending notice sent"
-    outcome = "ignored: event type not handled"
-    if kind == "checkout.session.completed" or kind.startswith("customer.subscription."):
-        if subscription is None:
-            return "ignored: subscription no longer exists"
-        if not _adoptable(account, subscription):
-            log.warning("shop %s: ignoring event about other subscription %s", account.tenant.slug, subscription["id"])
-            return "ignored: not the shop's current subscription"
-        plan_key = (data.get("metadata") or {}).get("plan_key") if kind == "checkout.session.completed" else None
-        if plan_key:
-            account.plan_key = plan_key
-        _sync_subscription(account, subscription)
-        outcome = "checkout linked" if kind == "checkout.session.completed" else f"subscription {account.status}"
-    elif kind.startswith("invoice."):
-        invoice = state["invoice"]
-        record = record_invoice(account, invoice)
-        if subscription is not None and _adoptable(account, subscription):
-            _sync_subscription(account, subscription)
-        if kind == "invoice.payment_failed" and invoice["status"] != "paid":
-            record.payment_failed_at = record.payment_failed_at or timezone.now()
-            record.save(update_fields=["payment_failed_at"])
-            if subscription is None or subscription["id"] == account.stripe_subscription_id:
-                _set_overdue(account, timezone.now())
-            _email(account, "payment_failed")
-        if kind in ("invoice.paid", "invoice.payment_succeeded") and invoice["status"] == "paid":
-            if account.status in ACCESS_STATUSES:
-                _settle(account, reason="billing: invoice paid")
-            if record.receipt_sent_at is None:  # invoice.paid and .payment_succeeded: one receipt
-                record.receipt_sent_at = timezone.now()
-                record.save(update_fields=["receipt_sent_at"])
-                _email(account, "receipt", amount=money(int(invoice.get("amount_paid") or 0), invoice.get("currency")))
-        outcome = f"invoice {invoice['status']}"
-    account.save()
-    return outcome
-
-
-# --- dunning (beat) -----------------------------------------------------------------
-def run_dunning(now: datetime | None = None) -> dict[str, int]:
-    """Move trials and offline periods that ended to overdue, warn before trials end, and
-    suspend shops overdue past the grace period. Idempotent: run it as often as you like."""
-    now = now or timezone.now()
-    grace = timedelta(days=settings.BILLING_GRACE_DAYS)
-    counts = {"overdue": 0, "suspended": 0, "warned": 0}
-    for tenant in Tenant.objects.exclude(schema_name="public").filter(billing__isnull=True):
-        account_for(tenant)  # shops created before billing existed get their trial now
-    for pk in BillingAccount.objects.values_list("pk", flat=True):
-        with transaction.atomic():
-            account = BillingAccount.objects.select_for_update().select_related("tenant").get(pk=pk)
-            changed = False
-            if account.status == BillingAccount.Status.TRIAL and account.trial_ends_at:
-                if account.trial_ends_at <= now:
-                    account.status = BillingAccount.Status.PAST_DUE
-                    _set_overdue(account, account.trial_ends_at)
-                    counts["overdue"] += 1
-                    changed = True
-                elif account.trial_ends_at - now <= timedelta(days=3) and not account.trial_ending_notified:
-                    account.trial_ending_notified = True
-                    _email(account, "trial_ending", date=account.trial_ends_at.date())
-                    counts["warned"] += 1
-                    changed = True
-            if (
-                account.provider == BillingAccount.Provider.OFFLINE
-                and account.status == BillingAccount.Status.ACTIVE
-                and account.current_period_end
-                and account.current_period_end <= now
-            ):
-                account.status = BillingAccount.Status.PAST_DUE
-                _set_overdue(account, account.current_period_end)
-                counts["overdue"] += 1
-                changed = True
-            if (
-                account.past_due_since
-                and account.past_due_since + grace <= now
-                and not has_access(account, now)
-                and account.tenant.status == Tenant.Status.ACTIVE
-            ):
-                with translation.override(account.tenant.locale or settings.LANGUAGE_CODE):
-                    reason = _("Unpaid subscription: pay in the merchant console to reopen.")
-                tenant_set_status(
-                    account.tenant, Tenant.Status.SUSPENDED, actor=None, reason=reason, by="billing", only_from="active"
-                )
-                _email(account, "suspended")
-                counts["suspended"] += 1
-            if changed:
-                account.save()
-    return counts
-
-
-# --- offline provider (operators) ---------------------------------------------------
-def offline_record_payment(
-    account: BillingAccount, *, months: int, amount: int, reference: str, actor: Any, plan_key: str = ""
-) -> Invoice:
-    """An operator records a payment received outside Stripe: extends the paid period, and
-    moves the shop to ``plan_key`` (default: the plan it asked for, else its current one)."""
-    if months < 1 or months > 36:
-        raise ValidationError({"months": _("Between 1 and 36 months.")})
-    if amount < 0:
-        raise ValidationError({"amount": _("The amount cannot be negative.")})
-    with transaction.atomic():
-        locked = _locked(account)
-        before = {"status": locked.status, "paid_through": str(locked.current_period_end or "")}
-        start = max(timezone.now(), locked.current_period_end or timezone.now())
-        end = start + timedelta(days=30 * months)
-        chosen = plan_key or locked.requested_plan_key or locked.plan_key
-        if chosen:
-            resolve_plan(locked, chosen)  # a BillingError for an unknown plan
-            locked.plan_key = chosen
-        locked.requested_plan_key = ""
-        locked.provider = BillingAccount.Provider.OFFLINE
-        locked.status = BillingAccount.Status.ACTIVE
-        locked.current_period_end = end
-        _settle(locked, reason="billing: offline payment recorded")
-        _apply_plan_tier(locked, f"billing: {locked.plan_key}")
-        locked.save()
-        invoice = Invoice.objects.create(
-            account=locked,
-            provider=BillingAccount.Provider.OFFLINE,
-            external_id=f"offline-{uuid.uuid4().hex[:16]}",
-            number=f"OFF-{locked.tenant.slug}-{timezone.now():%Y%m%d%H%M}",
-            status=Invoice.Status.PAID,
-            currency=settings.BILLING_CURRENCY,
-            amount_due=amount,
-            amount_paid=amount,
-            period_start=start,
-            period_end=end,
-            paid_at=timezone.now(),
-            reference=reference,
-        )
-        record_operator_action(
-            actor,
-            "billing.offline_payment",
-            locked.tenant,
-            before,
-            {
-                "status": locked.status,
-                "plan": locked.plan_key,
-                "paid_through": str(end),
-                "amount": amount,
-                "reference": reference,
-            },
-        )
-    return invoice
 
 
 def mrr_by_tier() -> dict[str, int]:

@@ -5,7 +5,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from billing import services
+from billing import dunning, webhooks
 from billing.models import StripeEvent
 from platform_core import stripe_gateway as gateway
 
@@ -20,7 +20,7 @@ from platform_core import stripe_gateway as gateway
 )
 def process_stripe_event(event_id: str) -> str:
     """Apply one recorded Stripe event (idempotent: a second run finds it processed)."""
-    return services.process_event(event_id)
+    return webhooks.process_event(event_id)
 
 
 @shared_task(name="billing.run_dunning", acks_late=True, ignore_result=True)
@@ -31,4 +31,4 @@ def run_dunning() -> dict[str, int]:
         "event_id", flat=True
     ):
         process_stripe_event.delay(event_id)
-    return services.run_dunning()
+    return dunning.run_dunning()

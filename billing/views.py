@@ -15,7 +15,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 
-from billing import services
+from billing import services, webhooks
 from billing.models import BillingAccount
 from platform_core import stripe_gateway as gateway
 from platform_core.scoping import ConsoleView, ShopAPIView
@@ -219,7 +219,7 @@ class StripeWebhookView(View):
     def post(self, request: HttpRequest) -> HttpResponse:
         signature = request.headers.get("Stripe-Signature", "")
         try:
-            _event, created = services.webhook_receive(request.body, signature)
+            _event, created = webhooks.webhook_receive(request.body, signature)
         except (ValueError, gateway.SignatureVerificationError):
             return JsonResponse({"code": "invalid_signature"}, status=400)
         return JsonResponse({"received": True, "duplicate": not created})

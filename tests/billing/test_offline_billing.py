@@ -12,7 +12,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone, translation
 
-from billing import services
+from billing import dunning, services
 from billing.models import BillingAccount, Invoice
 from platform_core.models import OperatorAuditEntry
 from tenants.models import Tenant
@@ -49,19 +49,19 @@ def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restore
     assert end is not None
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):  # mails leave once the transaction commits
-        services.run_dunning(end - timedelta(days=2))
-        services.run_dunning(end - timedelta(days=1))
+        dunning.run_dunning(end - timedelta(days=2))
+        dunning.run_dunning(end - timedelta(days=1))
     assert [m.to for m in mail.outbox] == [["owner@alpha.test"]], [
         (m.to, m.subject) for m in mail.outbox
     ]  # warned once
 
-    services.run_dunning(end + timedelta(hours=1))
+    dunning.run_dunning(end + timedelta(hours=1))
     account.refresh_from_db()
     assert account.status == "past_due" and account.past_due_since == end
-    services.run_dunning(end + timedelta(days=6))
+    dunning.run_dunning(end + timedelta(days=6))
     assert Tenant.objects.get(pk=alpha.pk).status == "active"  # still in the grace period
-    services.run_dunning(end + timedelta(days=7, hours=1))
-    services.run_dunning(end + timedelta(days=8))  # idempotent
+    dunning.run_dunning(end + timedelta(days=7, hours=1))
+    dunning.run_dunning(end + timedelta(days=8))  # idempotent
     tenant = Tenant.objects.get(pk=alpha.pk)
     assert (tenant.status, tenant.status_by) == ("suspended", "billing")
     assert OperatorAuditEntry.objects.filter(tenant=alpha, action="shop.suspend").count() == 1
@@ -94,10 +94,10 @@ def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restore
 
     # the paid period ends: overdue again, then suspended after the grace period
     paid_through = account.current_period_end
-    services.run_dunning(paid_through + timedelta(hours=1))
+    dunning.run_dunning(paid_through + timedelta(hours=1))
     account.refresh_from_db()
     assert account.status == "past_due"
-    services.run_dunning(paid_through + timedelta(days=8))
+    dunning.run_dunning(paid_through + timedelta(days=8))
     assert Tenant.objects.get(pk=alpha.pk).status_by == "billing"
     assert Tenant.objects.get(pk=beta.pk).status == "active"
     assert BillingAccount.objects.get(pk=other.pk).status == "trial"
@@ -106,14 +106,14 @@ def test_trial_warning_then_overdue_then_suspended_then_operator_payment_restore
 def test_paying_never_lifts_an_operators_suspension(alpha: Tenant) -> None:
     tenant_suspend(alpha, actor=None, reason="abuse report")
     account = services.account_for(alpha)
-    services.offline_record_payment(account, months=1, amount=9_900, reference="cash", actor=None)
+    dunning.offline_record_payment(account, months=1, amount=9_900, reference="cash", actor=None)
     tenant = Tenant.objects.get(pk=alpha.pk)
     assert (tenant.status, tenant.status_reason) == ("suspended", "abuse report")
 
 
 def test_offline_upgrade_is_a_request_the_operators_payment_fulfils(alpha: Tenant, operator: Client) -> None:
     account = services.account_for(alpha)
-    services.offline_record_payment(account, months=1, amount=9_900, reference="first", actor=None)
+    dunning.offline_record_payment(account, months=1, amount=9_900, reference="first", actor=None)
     client = owner_client(alpha)
     assert client.post("/console/billing/plan/", {"plan": "pro_monthly"}).status_code == 302
     assert Tenant.objects.get(pk=alpha.pk).tier == "standard"  # not before it is paid for
@@ -132,7 +132,7 @@ def test_offline_upgrade_is_a_request_the_operators_payment_fulfils(alpha: Tenan
 
 def test_offline_downgrade_applies_at_once_within_limits(beta: Tenant) -> None:
     account = services.account_for(beta)
-    services.offline_record_payment(account, months=1, amount=39_900, reference="pro", actor=None)
+    dunning.offline_record_payment(account, months=1, amount=39_900, reference="pro", actor=None)
     assert owner_client(beta).post("/console/billing/plan/", {"plan": "standard_monthly"}).status_code == 302
     assert Tenant.objects.get(pk=beta.pk).tier == "standard"
 
@@ -163,7 +163,7 @@ def test_operator_quotes_a_custom_price_the_merchant_can_take(alpha: Tenant, ope
 
 def test_operators_see_billing_state_mrr_and_failed_payments(alpha: Tenant, beta: Tenant, operator: Client) -> None:
     a = services.account_for(alpha)
-    services.offline_record_payment(a, months=1, amount=9_900, reference="x", actor=None)
+    dunning.offline_record_payment(a, months=1, amount=9_900, reference="x", actor=None)
     b = services.account_for(beta)
     BillingAccount.objects.filter(pk=b.pk).update(plan_key="pro_yearly", status="active")
     Invoice.objects.create(
@@ -185,7 +185,7 @@ def test_operators_see_billing_state_mrr_and_failed_payments(alpha: Tenant, beta
 
 
 def test_one_shops_billing_is_invisible_to_another(alpha: Tenant, beta: Tenant) -> None:
-    services.offline_record_payment(
+    dunning.offline_record_payment(
         services.account_for(alpha), months=1, amount=9_900, reference="ALPHA-REF", actor=None
     )
     page = owner_client(beta).get("/console/billing/").content.decode()

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from billing import services
+from billing import dunning, services, webhooks
 from billing.models import BillingAccount, Invoice, StripeEvent
 from platform_core import stripe_gateway as gateway
 from shop import staff as staff_services
@@ -162,7 +162,7 @@ def test_payment_failure_past_due_suspended_paid_restored(
     assert 'id="billing-banner"' in console
     assert shop_client(alpha).get("/").status_code == 200  # still open during the grace period
 
-    services.run_dunning(timezone.now() + timedelta(days=8))
+    dunning.run_dunning(timezone.now() + timedelta(days=8))
     tenant = Tenant.objects.get(pk=alpha.pk)
     assert (tenant.status, tenant.status_by) == ("suspended", "billing")
     assert shop_client(alpha).get("/").status_code == 503
@@ -215,7 +215,7 @@ def test_webhook_replayed_three_times_has_one_effect(
     assert StripeEvent.objects.filter(event_id=event_id).count() == 1
     assert StripeEvent.objects.get(event_id=event_id).processed_at is not None
     assert len(mail.outbox) == 1  # one receipt, not three
-    assert services.process_event(event_id) == "already processed"
+    assert webhooks.process_event(event_id) == "already processed"
 
 
 def test_out_of_order_delivery_ends_in_stripes_current_state(
@@ -315,5 +315,5 @@ def test_a_subscription_deleted_in_stripe_starts_the_dunning_clock(
     )
     account.refresh_from_db()
     assert account.status == "canceled" and account.past_due_since is not None
-    services.run_dunning(timezone.now() + timedelta(days=8))
+    dunning.run_dunning(timezone.now() + timedelta(days=8))
     assert Tenant.objects.get(pk=alpha.pk).status_by == "billing"

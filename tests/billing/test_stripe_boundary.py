@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from billing import services
+from billing import services, webhooks
 from billing.models import BillingAccount, StripeEvent
 from tenants.models import Tenant
 from tests.billing.conftest import WEBHOOK_SECRET
@@ -275,7 +275,7 @@ def test_stripe_unreachable_leaves_the_event_unprocessed_for_a_retry(
     )
     assert response.status_code == 200  # acknowledged: Stripe will not resend what we recorded
     with pytest.raises(gateway.StripeError):
-        services.process_event("evt_retry")
+        webhooks.process_event("evt_retry")
     event = StripeEvent.objects.get(event_id="evt_retry")
     assert event.processed_at is None  # recorded, not applied: the task retries, beat re-publishes
 
