@@ -10,14 +10,7 @@ from billing.models import StripeEvent
 from platform_core import stripe_gateway as gateway
 
 
-@shared_task(
-    name="billing.process_stripe_event",
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(gateway.StripeError,),
-    retry_backoff=True,
-    max_retries=8,
-)
+@shared_task(name="billing.process_stripe_event", **gateway.RETRYING_TASK)
 def process_stripe_event(event_id: str) -> str:
     """Apply one recorded Stripe event (idempotent: a second run finds it processed)."""
     return webhooks.process_event(event_id)

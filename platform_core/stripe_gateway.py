@@ -51,3 +51,13 @@ StripeError = stripe.StripeError
 SignatureVerificationError = stripe.SignatureVerificationError
 CardError = stripe.CardError
 InvalidRequestError = stripe.InvalidRequestError
+
+# Celery options of tasks that call Stripe: retried with backoff on Stripe errors, acked
+# only after they ran (they are idempotent).
+RETRYING_TASK: dict[str, Any] = {
+    "acks_late": True,
+    "ignore_result": True,
+    "autoretry_for": (stripe.StripeError,),
+    "retry_backoff": True,
+    "max_retries": 8,
+}

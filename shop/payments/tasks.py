@@ -10,26 +10,12 @@ from platform_core import stripe_gateway as gateway
 from shop.payments import services
 
 
-@shared_task(
-    name="payments.process_event",
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(gateway.StripeError,),
-    retry_backoff=True,
-    max_retries=8,
-)
+@shared_task(name="payments.process_event", **gateway.RETRYING_TASK)
 def process_payment_event(event_id: str) -> str:
     return services.process_event(event_id)
 
 
-@shared_task(
-    name="payments.send_refund",
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(gateway.StripeError,),
-    retry_backoff=True,
-    max_retries=8,
-)
+@shared_task(name="payments.send_refund", **gateway.RETRYING_TASK)
 def send_refund(refund_pk: int) -> str:
     return services.send_refund(refund_pk)
 
