@@ -26,6 +26,7 @@ from platform_core.parsing import as_id
 from platform_core.scoping import ShopAPIView, ShopViewSet
 from shop.catalogue import selectors, services
 from shop.catalogue.models import Category, Product, ProductImage, ProductType, Sku
+from shop.marketing.selectors import product_offers
 
 LIST_CACHE_SECONDS = 300
 
@@ -185,6 +186,13 @@ class StorefrontProducts(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopV
         response = super().list(request, *args, **kwargs)
         if response.status_code == 200:
             cache.set(key, response.data, LIST_CACHE_SECONDS)
+        return response
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One product; ``activities``: each SKU's activity price now and when it ends (a
+        countdown), never cached."""
+        response = super().retrieve(request, *args, **kwargs)
+        response.data["activities"] = product_offers(response.data["id"])
         return response
 
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from platform_core.parsing import as_id
 from shop.catalogue.models import Product, Sku
 from shop.checkout.models import Cart, CartItem, ShippingTemplate
+from shop.marketing import selectors as marketing
 from shop.pricing import LineIn, Priced, price_lines
 
 MAX_QUANTITY = 999
@@ -71,7 +72,9 @@ def cart_add(cart: Cart, sku_id: Any, quantity: Any) -> CartItem:
                 raise _errors(sku=_("Your cart is full."))
             try:
                 with transaction.atomic():
-                    return CartItem.objects.create(cart=cart, sku=sku, quantity=quantity, price_when_added=sku.price)
+                    return CartItem.objects.create(
+                        cart=cart, sku=sku, quantity=quantity, price_when_added=effective_price(sku)
+                    )
             except IntegrityError:  # added concurrently: add to what that request put in
                 item = CartItem.objects.select_for_update().get(cart=cart, sku=sku)
                 total = quantity + item.quantity
@@ -151,10 +154,13 @@ class QuoteLine:
     sku: Sku
     quantity: int
     price_when_added: int | None = None
+    # the unit price the buyer pays now: the activity price if one applies, else the SKU's
+    price_now: int | None = None
 
     @property
     def price_changed(self) -> bool:
-        return self.price_when_added is not None and self.price_when_added != self.sku.price
+        now = self.sku.price if self.price_now is None else self.price_now
+        return self.price_when_added is not None and self.price_when_added != now
 
 
 @dataclass
@@ -163,16 +169,34 @@ class Quote:
     priced: Priced
     problems: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
+    # what marketing fed the pipeline (activities, promotions, the member's coupon)
+    marketing: marketing.PricingInputs | None = None
 
     @property
     def payable(self) -> int:
         return self.priced.payable
 
 
-def quote(items: Sequence[tuple[Any, int, int | None]], *, fulfilment: str, province: str | None = None) -> Quote:
-    """Price ``(sku_id, quantity, price_when_added)`` items for delivery or pickup.
+def effective_price(sku: Sku) -> int:
+    """What one unit of ``sku`` costs now (its activity price, if one runs)."""
+    offer = marketing.activity_offers([sku]).get(sku.pk)
+    return offer.activity.unit_price if offer else sku.price
+
+
+def quote(
+    items: Sequence[tuple[Any, int, int | None]],
+    *,
+    fulfilment: str,
+    province: str | None = None,
+    member: Any = None,
+    coupon: Any = None,
+) -> Quote:
+    """Price ``(sku_id, quantity, price_when_added)`` items for delivery or pickup, for
+    ``member`` (per-member activity limits) with the member's ``coupon`` (a member coupon
+    id; one that is not theirs or not usable is a ValidationError on ``coupon``).
     ``problems`` lists what stops an order (off sale, not enough stock, not delivered
-    there); ``changes`` what moved since the cart was filled (prices)."""
+    there); ``changes`` what moved since the cart was filled (prices, activities that
+    ended or started, an activity limit reached, a coupon that no longer applies)."""
     ids = [n for n in (as_id(i[0]) for i in items) if n]
     skus = {s.pk: s for s in Sku.objects.select_related("product").filter(pk__in=ids)}
     lines: list[QuoteLine] = []
@@ -193,10 +217,20 @@ def quote(items: Sequence[tuple[Any, int, int | None]], *, fulfilment: str, prov
                     "message": _("Only %(n)s left of %(name)s.") % {"n": sku.stock, "name": sku.product.name},
                 }
             )
-        line = QuoteLine(sku, quantity, seen_price)
+        lines.append(QuoteLine(sku, quantity, seen_price))
+    inputs = marketing.pricing_inputs([(line.sku, line.quantity) for line in lines], member=member, coupon=coupon)
+    changes.extend(inputs.notes)
+    for line in lines:
+        activity = inputs.activities.get(line.sku.pk)
+        line.price_now = activity.unit_price if activity else line.sku.price
         if line.price_changed:
-            changes.append({"sku": sku.pk, "code": "price", "was": seen_price, "now": sku.price})
-        lines.append(line)
+            was = line.price_when_added
+            code = "price"
+            if activity is None and was is not None and was < line.sku.price:
+                code = "activity_ended"
+            elif activity is not None and was == line.sku.price:
+                code = "activity_started"
+            changes.append({"sku": line.sku.pk, "code": code, "was": was, "now": line.price_now})
     goods = sum(line.sku.price * line.quantity for line in lines)
     fee = 0
     if fulfilment == "delivery":
@@ -205,14 +239,31 @@ def quote(items: Sequence[tuple[Any, int, int | None]], *, fulfilment: str, prov
             problems.append({"code": "not_delivered", "message": _("We do not deliver to %(p)s.") % {"p": province}})
         fee = found or 0
     priced = price_lines(
-        [LineIn(line.sku.pk, line.quantity, line.sku.price, line.sku.list_price) for line in lines], shipping=fee
+        [
+            LineIn(line.sku.pk, line.quantity, line.sku.price, line.sku.list_price, inputs.activities.get(line.sku.pk))
+            for line in lines
+        ],
+        shipping=fee,
+        promotions=inputs.promotions,
+        coupon=inputs.coupon,
     )
-    return Quote(lines=lines, priced=priced, problems=problems, changes=changes)
+    if priced.coupon_problem:
+        changes.append(
+            {
+                "code": "coupon",
+                "coupon": inputs.member_coupon.pk if inputs.member_coupon else None,
+                "reason": priced.coupon_problem,
+                "message": marketing.coupon_problem_message(priced.coupon_problem),
+            }
+        )
+    return Quote(lines=lines, priced=priced, problems=problems, changes=changes, marketing=inputs)
 
 
-def cart_quote(cart: Cart, *, fulfilment: str, province: str | None = None) -> Quote:
+def cart_quote(
+    cart: Cart, *, fulfilment: str, province: str | None = None, member: Any = None, coupon: Any = None
+) -> Quote:
     items = [(i.sku_id, i.quantity, i.price_when_added) for i in cart.items.all()]
-    return quote(items, fulfilment=fulfilment, province=province)
+    return quote(items, fulfilment=fulfilment, province=province, member=member, coupon=coupon)
 
 
 def cart_clear_skus(cart: Cart, sku_ids: list[int]) -> None:

@@ -113,9 +113,11 @@ class PlaceOrderSerializer(serializers.Serializer):
     store = serializers.IntegerField(required=False, help_text="a pickup store id (pickup)")
     note = serializers.CharField(required=False, allow_blank=True, max_length=200)
     expected_payable = serializers.IntegerField(required=False, help_text="the total the buyer saw; 409 if it changed")
+    coupon = serializers.IntegerField(required=False, help_text="one of the member's coupons (member coupon id)")
 
 
 def _quote_payload(found: checkout.Quote) -> dict[str, Any]:
+    offers = found.marketing.offers if found.marketing else {}
     return {
         "lines": [
             {
@@ -125,9 +127,36 @@ def _quote_payload(found: checkout.Quote) -> dict[str, Any]:
                 "unit_price": line.sku.price,
                 "list_price": line.sku.list_price,
                 "price_when_added": line.price_when_added,
+                "activity": (
+                    {
+                        "kind": p.activity.kind,
+                        "id": p.activity.id,
+                        "name": offers[line.sku.pk].name if line.sku.pk in offers else "",
+                        "unit_price": p.activity.unit_price,
+                        "ends_at": offers[line.sku.pk].ends_at if line.sku.pk in offers else None,
+                    }
+                    if p.activity
+                    else None
+                ),
+                "activity_discount": p.activity_discount,
+                "promotion_share": p.promotion_share,
+                "coupon_share": p.coupon_share,
+                "amount_paid": p.amount_paid,
             }
-            for line in found.lines
+            for line, p in zip(found.lines, found.priced.lines, strict=True)
         ],
+        "promotion": (
+            {"id": found.priced.promotion.id, "name": found.priced.promotion.name} if found.priced.promotion else None
+        ),
+        "coupon": (
+            {
+                "id": found.priced.coupon.id,
+                "applied": found.priced.coupon_applied,
+                "problem": found.priced.coupon_problem,
+            }
+            if found.priced.coupon
+            else None
+        ),
         "goods_total": found.priced.goods_total,
         "discount_total": found.priced.discount_total,
         "shipping": found.priced.shipping,
@@ -154,7 +183,9 @@ class CartAPI(MemberShopView):
     @extend_schema(parameters=[OpenApiParameter("fulfilment", str, enum=["delivery", "pickup"])], responses={200: dict})
     def get(self, request: Request) -> Response:
         cart = _member_cart(request)
-        found = checkout.cart_quote(cart, fulfilment=request.query_params.get("fulfilment", "pickup"))
+        found = checkout.cart_quote(
+            cart, fulfilment=request.query_params.get("fulfilment", "pickup"), member=request.user
+        )
         items = CartItemSerializer(cart.items.select_related("sku__product"), many=True).data
         return Response({"items": items, "quote": _quote_payload(found)})
 
@@ -209,9 +240,16 @@ class QuoteAPI(MemberShopView):
                 province = services._address_snapshot(request.user, body.get("address"))["province"]
             except DjangoValidationError as exc:
                 raise _drf(exc) from exc
-        found = checkout.cart_quote(
-            _member_cart(request), fulfilment=str(body.get("fulfilment") or "pickup"), province=province
-        )
+        try:
+            found = checkout.cart_quote(
+                _member_cart(request),
+                fulfilment=str(body.get("fulfilment") or "pickup"),
+                province=province,
+                member=request.user,
+                coupon=body.get("coupon"),
+            )
+        except DjangoValidationError as exc:
+            raise _drf(exc) from exc
         return Response(_quote_payload(found))
 
 
@@ -248,6 +286,7 @@ class MemberOrders(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopViewSet
                 note=data.get("note", ""),
                 expected_payable=data.get("expected_payable"),
                 idempotency_key=request.headers.get("Idempotency-Key"),
+                coupon=data.get("coupon"),
             )
         except services.OrderRefused as exc:
             return _refused(exc)

@@ -21,6 +21,7 @@ from platform_core.money import format_money
 from platform_core.parsing import as_id
 from shop import events
 from shop.checkout.services import quote
+from shop.marketing import services as marketing
 from shop.members.models import Address
 from shop.models import ShopSettings
 from shop.orders.models import IdempotencyKey, Order, OrderLine, OrderLog
@@ -129,10 +130,13 @@ def order_create(
     note: str = "",
     expected_payable: int | None = None,
     idempotency_key: str | None = None,
+    coupon: Any = None,
 ) -> Order:
     """Place an order for ``items`` = [(sku_id, quantity, price the buyer saw)]. Prices and
     stock are re-checked; stock is taken atomically; a retried request with the same
-    idempotency key returns the first order."""
+    idempotency key returns the first order. ``coupon``: one of the member's coupons (a
+    coupon that does not apply is a ValidationError on ``coupon``); it is held by the
+    order until paid (used) or cancelled (unused again)."""
     if fulfilment not in Order.Fulfilment.values:
         raise ValidationError({"fulfilment": [_("Choose delivery or store pickup.")]})
     if not items:
@@ -143,7 +147,8 @@ def order_create(
         raise ValidationError({"idempotency_key": [_("Use 8 to 80 characters.")]})
     fingerprint = hashlib.sha256(
         json.dumps(
-            [fulfilment, str(address_id), str(store_id), note.strip(), sorted((str(i[0]), i[1]) for i in items)],
+            [fulfilment, str(address_id), str(store_id), note.strip(), sorted((str(i[0]), i[1]) for i in items)]
+            + ([str(coupon)] if coupon not in (None, "") else []),
             ensure_ascii=False,
         ).encode()
     ).hexdigest()
@@ -166,7 +171,8 @@ def order_create(
                     return Order.objects.get(pk=key_row.order_id)
         address = _address_snapshot(member, address_id) if fulfilment == Order.Fulfilment.DELIVERY else {}
         store = _store_snapshot(store_id) if fulfilment == Order.Fulfilment.PICKUP else {}
-        found = quote(items, fulfilment=fulfilment, province=address.get("province"))
+        marketing.lock_buyer(member)  # per-member activity limits count this member's earlier orders
+        found = quote(items, fulfilment=fulfilment, province=address.get("province"), member=member, coupon=coupon)
         if found.payable > MAX_ORDER_TOTAL:
             raise OrderRefused(
                 "too_large", _("One order can be at most %(max)s.") % {"max": format_money(MAX_ORDER_TOTAL)}
@@ -180,6 +186,8 @@ def order_create(
                 {"payable": found.payable, "changes": found.changes, "steps": found.priced.steps},
             )
         priced = found.priced
+        if priced.coupon_problem:
+            raise ValidationError({"coupon": [next(c["message"] for c in found.changes if c["code"] == "coupon")]})
         order = Order.objects.create(
             number=_number(),
             member=member,
@@ -214,6 +222,7 @@ def order_create(
                 for p in priced.lines
             ]
         )
+        marketing.order_placed(order, found)  # holds the coupon; records units at activity prices
         OrderLog.objects.create(order=order, from_status="", to_status=order.status, actor=f"member:{member.pk}")
         if key_row is not None:
             key_row.order = order

@@ -1,0 +1,14 @@
+from django.urls import URLPattern, URLResolver, path
+
+from shop.marketing import console
+
+app_name = "marketing-console"
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", console.MarketingHome.as_view(), name="home"),
+    path("coupons/new/", console.CouponNew.as_view(), name="coupon-new"),
+    path("discounts/new/", console.DiscountNew.as_view(), name="discount-new"),
+    path("reductions/new/", console.ReductionNew.as_view(), name="reduction-new"),
+    path("coupons/<int:pk>/end/", console.End.as_view(), {"kind": "coupons"}, name="coupon-end"),
+    path("discounts/<int:pk>/end/", console.End.as_view(), {"kind": "discounts"}, name="discount-end"),
+    path("reductions/<int:pk>/end/", console.End.as_view(), {"kind": "reductions"}, name="reduction-end"),
+]
