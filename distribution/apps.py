@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class DistributionConfig(AppConfig):
     name = "distribution"
     verbose_name = _("Distribution")
+
+    def ready(self) -> None:
+        from distribution import receivers  # noqa: F401 - order, after-sales and login events

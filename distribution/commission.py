@@ -1,0 +1,259 @@
+"""Commission: computed when an order is paid, reversed pro rata on refunds, settled when
+due (``settlement``).
+
+Who earns: with self-purchase on and the buyer an active distributor, the buyer is level
+1 and their uplines follow; otherwise the buyer's own distributor parent (if the buyer is a
+distributor) or the distributor the buyer is validly bound to is level 1, then that one's
+uplines. Levels stop at the shop's setting, bounded by its plan and the legal cap.
+A frozen, banned or pending upline earns nothing at its level, and the level is not
+passed on to the next one up (the chain keeps its levels: level 2 stays level 2).
+
+Rate precedence for each line and level: SKU > product > category > grade > default;
+an override is a percent (bp) of the base or a fixed amount × quantity (never more than the
+base). Base: the order line's ``amount_paid`` (after discounts, without shipping).
+Amounts round down to the fen.
+
+Queries are constant whatever the tree's depth: the uplines come from the path of the
+first earner in one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from distribution import ledger
+from distribution.ledger import Posting
+from distribution.models import (
+    BP,
+    Account,
+    CommissionLine,
+    DistributionSettings,
+    Distributor,
+    OrderCommission,
+    RateOverride,
+)
+from platform_core.features import DISTRIBUTION_LEVEL_CAP, feature_value
+
+D = Distributor.Status
+R = CommissionLine.RateSource
+
+
+def effective_levels(tenant: Any, settings: DistributionSettings) -> int:
+    plan = int(feature_value(tenant, "distribution_levels") or 1) if tenant is not None else 1
+    return max(1, min(settings.levels, plan, DISTRIBUTION_LEVEL_CAP))
+
+
+def earners(buyer: Any, levels: int, settings: DistributionSettings) -> list[tuple[int, Distributor | None, bool]]:
+    """[(level, distributor or None when that upline may not earn, self_purchase)]."""
+    from distribution.services import valid_binding
+
+    own = Distributor.objects.select_related("parent").filter(member=buyer).first()
+    first: Distributor | None
+    if own is not None and own.status == D.ACTIVE and settings.self_purchase:
+        first, self_purchase = own, True
+    elif own is not None and own.status != D.REJECTED:
+        first, self_purchase = own.parent, False  # a distributor's referrer is their parent
+    else:
+        binding = valid_binding(buyer)
+        first, self_purchase = (binding.distributor if binding else None), False
+    if first is None or not first.path:
+        return []
+    ids = [int(label) for label in first.path.split(".")][::-1][:levels]  # first, its parent, …
+    found = {d.pk: d for d in Distributor.objects.select_related("grade").filter(pk__in=ids)}
+    chain: list[tuple[int, Distributor | None, bool]] = []
+    for n, pk in enumerate(ids, start=1):
+        upline = found.get(pk)
+        ok = (
+            upline is not None
+            and upline.status == D.ACTIVE
+            and (upline.member_id != buyer.pk or (n == 1 and self_purchase))
+        )
+        chain.append((n, upline if ok else None, self_purchase and n == 1))
+    return chain
+
+
+def _rate(
+    line: Any,
+    level: int,
+    distributor: Distributor,
+    settings: DistributionSettings,
+    overrides: dict[Any, RateOverride],
+    product_category: Mapping[int, int | None],
+) -> tuple[str, int | None, int | None]:
+    category = product_category.get(line.product_id_snapshot)
+    for scope, target in (("sku", line.sku_id), ("product", line.product_id_snapshot), ("category", category)):
+        found = overrides.get((scope, target, level)) if target is not None else None
+        if found is not None:
+            if found.mode == RateOverride.Mode.FIXED:
+                return scope, None, found.amount
+            return scope, found.rate_bp, None
+    grade = distributor.grade
+    if grade is not None and grade.level_rate(level) is not None:
+        return R.GRADE, grade.level_rate(level), None
+    return R.DEFAULT, settings.level_rate(level), None
+
+
+def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
+    """Compute and record the commission of a paid order, in one transaction with its
+    ledger postings. Idempotent: a second call (the event delivered again) does nothing."""
+    from shop.catalogue.models import Product
+
+    if OrderCommission.objects.filter(order_id=order.pk).exists():
+        return []  # decided before: the event again
+    settings = DistributionSettings.current()
+    levels = effective_levels(tenant, settings)
+    chain = [c for c in earners(order.member, levels, settings) if c[1] is not None] if settings.enabled else []
+    lines = list(order.lines.all()) if chain else []
+    product_category = (
+        dict(
+            Product.objects.filter(pk__in={line.product_id_snapshot for line in lines}).values_list("pk", "category_id")
+        )
+        if lines
+        else {}
+    )
+    targets = (
+        [("sku", line.sku_id) for line in lines]
+        + [("product", line.product_id_snapshot) for line in lines]
+        + [("category", c) for c in product_category.values() if c is not None]
+    )
+    overrides: dict[Any, RateOverride] = {}
+    if lines and RateOverride.objects.exists():
+        from django.db.models import Q
+
+        q = Q(pk__in=[])
+        for scope in ("sku", "product", "category"):
+            q |= Q(scope=scope, target_id__in=[t for s, t in targets if s == scope])
+        overrides = {(o.scope, o.target_id, o.level): o for o in RateOverride.objects.filter(q)}
+    made: list[CommissionLine] = []
+    for line in lines:
+        for level, distributor, self_purchase in chain:
+            assert distributor is not None
+            source, rate, fixed = _rate(line, level, distributor, settings, overrides, product_category)
+            if fixed is not None:
+                amount = min(fixed * line.quantity, line.amount_paid)
+            else:
+                amount = line.amount_paid * int(rate or 0) // BP
+            if amount <= 0:
+                continue
+            made.append(
+                CommissionLine(
+                    order=order,
+                    order_line=line,
+                    distributor=distributor,
+                    buyer=order.member,
+                    level=level,
+                    self_purchase=self_purchase,
+                    rate_source=source,
+                    rate_bp=rate,
+                    fixed_amount=fixed,
+                    quantity=line.quantity,
+                    base=line.amount_paid,
+                    grade_name=distributor.grade.name if distributor.grade else "",
+                    amount=amount,
+                )
+            )
+    with transaction.atomic():
+        # the marker first: a concurrent second delivery waits here, then finds it
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO distribution_ordercommission (order_id, lines, computed_at) VALUES (%s, %s, now()) "
+                "ON CONFLICT (order_id) DO NOTHING RETURNING id",
+                [order.pk, len(made)],
+            )
+            if cursor.fetchone() is None:
+                return []
+        if not made:
+            return []
+        CommissionLine.objects.bulk_create(made)
+        keys = {(r.distributor_id, Account.PENDING) for r in made} | {(None, Account.COMMISSION_EXPENSE)}
+        accounts = ledger.lock_accounts(keys)
+        ledger.post(
+            [
+                Posting(
+                    kind="accrue",
+                    key=f"accrue:{r.pk}",
+                    reference=f"order:{order.number}",
+                    entries=[
+                        ((None, Account.COMMISSION_EXPENSE), -r.amount),
+                        ((r.distributor_id, Account.PENDING), r.amount),
+                    ],
+                    commission_line_id=r.pk,
+                )
+                for r in made
+            ],
+            accounts,
+        )
+        _catch_up_refunds(order)
+    return made
+
+
+def commission_catch_up(tenant: Any, now: datetime | None = None) -> int:
+    """Orders paid in the last two days whose commission was never decided (the event was
+    lost or its receiver failed), and refunded after-sales of that window (their event
+    may have failed too): applied now. Idempotent. Returns the orders computed."""
+    from distribution.settlement import refund_aftersale
+    from shop.aftersales.models import AfterSale
+    from shop.orders.models import Order
+
+    now = now or timezone.now()
+    window = (now - timedelta(days=2), now - timedelta(minutes=5))
+    decided = OrderCommission.objects.filter(order_id=OuterRef("pk"))
+    missing = (
+        Order.objects.filter(paid_at__range=window)
+        .exclude(status=Order.Status.UNPAID)
+        .filter(~Exists(decided))
+        .select_related("member")
+        .order_by("id")[:500]
+    )
+    count = 0
+    for order in missing:
+        commission_for_order(tenant, order)
+        count += 1
+    for aftersale in AfterSale.objects.filter(status=AfterSale.Status.REFUNDED, refunded_at__range=window)[:500]:
+        refund_aftersale(aftersale)
+    return count
+
+
+def _catch_up_refunds(order: Any) -> None:
+    """Events may arrive out of order: an after-sale of this order refunded before its
+    commission was recorded is applied now (keyed like the event's, so never twice)."""
+    from distribution.settlement import refund_lines
+    from shop.aftersales.models import AfterSale, AfterSaleLine
+
+    done: dict[int, list[tuple[int, int]]] = {}
+    for aftersale_id, line_id, amount in AfterSaleLine.objects.filter(
+        aftersale__order=order, aftersale__status=AfterSale.Status.REFUNDED
+    ).values_list("aftersale_id", "order_line_id", "amount"):
+        done.setdefault(aftersale_id, []).append((line_id, amount))
+    for aftersale_id, rows in sorted(done.items()):
+        refund_lines(rows, reference=f"aftersale:{aftersale_id}")
+
+
+def preview(product: Any, distributor: Distributor | None) -> list[dict[str, Any]]:
+    """What one unit of each active SKU of ``product`` would earn at level 1 (at its
+    current price; the real base is what the buyer pays, after discounts)."""
+    settings = DistributionSettings.current()
+    skus = list(product.skus.filter(is_active=True).order_by("id"))
+    targets = [("sku", s.pk) for s in skus] + [("product", product.pk)]
+    if product.category_id:
+        targets.append(("category", product.category_id))
+    from django.db.models import Q
+
+    q = Q(pk__in=[])
+    for scope, target in targets:
+        q |= Q(scope=scope, target_id=target, level=1)
+    overrides = {(o.scope, o.target_id, o.level): o for o in RateOverride.objects.filter(q)}
+    who = distributor or Distributor(grade=None)
+    out = []
+    for sku in skus:
+        line = type("Line", (), {"sku_id": sku.pk, "product_id_snapshot": product.pk})()
+        source, rate, fixed = _rate(line, 1, who, settings, overrides, {product.pk: product.category_id})
+        amount = min(fixed, sku.price) if fixed is not None else sku.price * int(rate or 0) // BP
+        out.append({"sku": sku.pk, "price": sku.price, "commission": amount, "source": source})
+    return out

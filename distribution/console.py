@@ -1,0 +1,220 @@
+"""Merchant console pages of distribution: the settings form, the distributors (review,
+freeze, ban) and the withdrawals queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from distribution import config
+from distribution.models import DistributionSettings
+from platform_core.scoping import ConsoleView
+from shop.catalogue.console import parse_yuan, whole_number, yuan
+
+S = DistributionSettings
+BOOLS = ["enabled", "self_purchase", "team_dividend_enabled", "withdrawal_review"]
+CHOICES = ["qualification", "binding_trigger", "attribution", "settlement_mode", "preview_audience"]
+NUMBERS = ["levels", "hold_days", "settlement_day"]
+OPTIONAL_NUMBERS = ["binding_days"]
+PERCENTS = ["rate_level1_bp", "rate_level2_bp", "rate_level3_bp", "withdrawal_fee_bp"]
+MONEY = ["spending_threshold", "withdrawal_minimum"]
+OPTIONAL_MONEY = ["withdrawal_daily_cap"]
+TEXTS = ["agreement_text", "distributor_word", "commission_word"]
+LISTS = ["application_fields", "grades", "overrides"]
+
+
+def _percent(bp: int) -> str:
+    return f"{bp // 100}.{bp % 100:02d}"
+
+
+def form_values(data: dict[str, Any]) -> dict[str, Any]:
+    """The settings as the form shows them (percent and yuan as text, lists as JSON)."""
+    shown: dict[str, Any] = {f: data[f] for f in BOOLS + CHOICES + NUMBERS + TEXTS}
+    shown["binding_days"] = "" if data["binding_days"] is None else data["binding_days"]
+    shown.update({f: _percent(data[f]) for f in PERCENTS})
+    shown.update({f: yuan(data[f]) for f in MONEY})
+    shown.update({f: "" if data[f] is None else yuan(data[f]) for f in OPTIONAL_MONEY})
+    shown.update({f: json.dumps(data[f], ensure_ascii=False, indent=1) for f in LISTS})
+    shown["withdrawal_methods"] = data["withdrawal_methods"]
+    return shown
+
+
+class DistributionSettingsPage(ConsoleView):
+    owner_only = True
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(form_values(config.settings_data(self.shop)), {})
+
+    def _page(self, shown: dict[str, Any], errors: dict[str, list[str]], status: int = 200) -> HttpResponse:
+        return self.render(
+            "distribution/console/settings.html",
+            {
+                "data": shown,
+                "errors": errors,
+                "choices": {
+                    "qualification": S.Qualification.choices,
+                    "binding_trigger": S.Trigger.choices,
+                    "attribution": S.Attribution.choices,
+                    "settlement_mode": S.Settlement.choices,
+                    "preview_audience": S.Preview.choices,
+                },
+                "methods": [
+                    ("shop_balance", _("Shop balance")),
+                    ("bank", _("Bank transfer")),
+                    ("stripe_connect", _("Stripe Connect")),
+                ],
+                "max_levels": config.max_levels(self.shop),
+            },
+            status=status,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        post = request.POST
+        shown: dict[str, Any] = {f: post.get(f, "").strip() for f in CHOICES + NUMBERS + OPTIONAL_NUMBERS + PERCENTS}
+        shown.update({f: post.get(f, "").strip() for f in MONEY + OPTIONAL_MONEY + TEXTS + LISTS})
+        shown.update({f: f in post for f in BOOLS})
+        shown["withdrawal_methods"] = post.getlist("withdrawal_methods")
+        errors: dict[str, list[str]] = {}
+        data: dict[str, Any] = {f: shown[f] for f in BOOLS + CHOICES + TEXTS}
+        data["withdrawal_methods"] = shown["withdrawal_methods"]
+        for f in NUMBERS:
+            value = whole_number(shown[f], 100_000)
+            if value is None:
+                errors[f] = [_("Enter a whole number.")]
+            data[f] = value
+        data["binding_days"] = None if not shown["binding_days"] else whole_number(shown["binding_days"], 100_000)
+        if shown["binding_days"] and data["binding_days"] is None:
+            errors["binding_days"] = [_("Enter a whole number of days, or leave empty for permanent.")]
+        for f in PERCENTS:
+            data[f] = parse_yuan(shown[f] or "0")
+            if data[f] is None:
+                errors[f] = [_("Enter a percentage like 10 or 12.5.")]
+        for f in MONEY:
+            data[f] = parse_yuan(shown[f] or "0")
+            if data[f] is None:
+                errors[f] = [_("Enter an amount like 8.00.")]
+        for f in OPTIONAL_MONEY:
+            data[f] = parse_yuan(shown[f]) if shown[f] else None
+            if shown[f] and data[f] is None:
+                errors[f] = [_("Enter an amount like 500.00, or leave empty.")]
+        for f in LISTS:
+            try:
+                data[f] = json.loads(shown[f] or "[]")
+            except ValueError:
+                errors[f] = [_("Write a JSON list.")]
+        data = {k: v for k, v in data.items() if k not in errors}
+        with transaction.atomic():  # every message at once, but nothing saved unless all is valid
+            try:
+                config.settings_update(self.shop, data)
+            except ValidationError as exc:
+                for field, messages_ in exc.message_dict.items():
+                    errors.setdefault(field, messages_)
+            if errors:
+                transaction.set_rollback(True)
+        if errors:
+            return self._page(shown, errors, status=400)
+        messages.success(request, _("Settings saved."))
+        return HttpResponseRedirect(reverse("distribution-console:settings"))
+
+
+class DistributorList(ConsoleView):
+    """Distributors: search by code, phone or email; filter by status and grade."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from distribution.models import Distributor, Grade
+
+        q = request.GET.get("q", "").strip()
+        status = request.GET.get("status", "")
+        grade = request.GET.get("grade", "")
+        found = Distributor.objects.select_related("member", "grade").order_by("-id")
+        if status in Distributor.Status.values:
+            found = found.filter(status=status)
+        if grade.isdigit():
+            found = found.filter(grade_id=int(grade))
+        if q:
+            found = found.filter(
+                Q(code=q.upper())
+                | Q(member__phone__contains=q)
+                | Q(member__email__icontains=q)
+                | Q(member__name__icontains=q)
+            )
+        return self.render(
+            "distribution/console/distributors.html",
+            {
+                "distributors": found[:200],
+                "q": q,
+                "status": status,
+                "grade": grade,
+                "statuses": Distributor.Status.choices,
+                "grades": Grade.objects.all(),
+                "settings": DistributionSettings.current(),
+            },
+        )
+
+
+class DistributorActionPage(ConsoleView):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from distribution import services
+        from distribution.models import Distributor
+
+        found = get_object_or_404(Distributor, pk=pk)
+        try:
+            services.distributor_action(found, request.POST.get("action", ""), note=request.POST.get("note", ""))
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Done."))
+        return HttpResponseRedirect(reverse("distribution-console:distributors"))
+
+
+class WithdrawalQueue(ConsoleView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from distribution.models import Withdrawal
+
+        status = request.GET.get("status", "requested")
+        found = Withdrawal.objects.select_related("distributor__member").order_by("-id")
+        if status in Withdrawal.Status.values:
+            found = found.filter(status=status)
+        return self.render(
+            "distribution/console/withdrawals.html",
+            {"withdrawals": found[:200], "status": status, "statuses": Withdrawal.Status.choices},
+        )
+
+
+class WithdrawalActionPage(ConsoleView):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from distribution import withdrawals
+        from distribution.models import Withdrawal
+
+        found = get_object_or_404(Withdrawal, pk=pk)
+        action = request.POST.get("action", "")
+        actor = f"staff:{request.user.pk}"
+        try:
+            if action in ("approve", "reject"):
+                withdrawals.withdrawal_review(
+                    found, approve=action == "approve", actor=actor, reason=request.POST.get("reason", "")
+                )
+            elif action == "paid" and found.method == Withdrawal.Method.STRIPE_CONNECT:
+                withdrawals.withdrawal_payout_stripe(found, actor=actor)
+            elif action == "paid":
+                withdrawals.withdrawal_paid(found, reference=request.POST.get("reference", ""), actor=actor)
+            elif action == "failed":
+                withdrawals.withdrawal_failed(found, reason=request.POST.get("reason", ""), actor=actor)
+            else:
+                raise ValidationError({"action": [_("Choose approve, reject, paid or failed.")]})
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Done."))
+        return HttpResponseRedirect(reverse("distribution-console:withdrawals"))

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from distribution import console
+
+app_name = "distribution-console"
+urlpatterns = [
+    path("settings/", console.DistributionSettingsPage.as_view(), name="settings"),
+    path("distributors/", console.DistributorList.as_view(), name="distributors"),
+    path("distributors/<int:pk>/", console.DistributorActionPage.as_view(), name="distributor"),
+    path("withdrawals/", console.WithdrawalQueue.as_view(), name="withdrawals"),
+    path("withdrawals/<int:pk>/", console.WithdrawalActionPage.as_view(), name="withdrawal"),
+]

@@ -1,0 +1,132 @@
+"""Subscriptions to the commerce core's events (sent after commit, in the shop's schema;
+each receiver is idempotent) and to member logins."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import connection
+from django.db.models import Sum
+from django.dispatch import receiver
+
+from distribution import commission, grades, services, settlement
+from distribution.models import DistributionSettings, Distributor
+from platform_core.tenancy import current_schema
+from shop import events
+from shop.members.signals import member_logged_in
+
+log = logging.getLogger(__name__)
+DEVICE_COOKIE = "fx_did"
+Q_ = DistributionSettings.Qualification
+T = DistributionSettings.Trigger
+
+
+def current_tenant() -> Any:
+    """The shop whose schema the connection is in (a real Tenant: its tier and overrides
+    decide the levels; ``schema_context`` only carries a stand-in)."""
+    from django_tenants.utils import get_tenant_model
+
+    tenant = getattr(connection, "tenant", None)
+    if tenant is not None and hasattr(tenant, "tier"):
+        return tenant
+    return get_tenant_model().objects.filter(schema_name=current_schema()).first()
+
+
+def device_of(request: Any) -> str:
+    value = request.COOKIES.get(DEVICE_COOKIE) or request.headers.get("X-Device-Id") or ""
+    return value[:40] if value.replace("-", "").isalnum() else ""
+
+
+@receiver(member_logged_in, dispatch_uid="distribution-member-logged-in")
+def on_login(sender: Any, request: Any, member: Any, **kwargs: Any) -> None:
+    """A guest's visits on this device become the member's; binding by the shop's rule (on
+    registration: only for a member who registered after the visit and was never bound);
+    qualification on registration."""
+    try:
+        _logged_in(request, member)
+    except Exception:  # noqa: BLE001 - a login never fails because of distribution
+        log.exception("distribution: login of member %s not attributed", member.pk)
+
+
+def _logged_in(request: Any, member: Any) -> None:
+    settings = DistributionSettings.current()
+    if not settings.enabled:
+        return
+    from distribution.models import BindingEvent, Visit
+
+    device = device_of(request)
+    registering = (
+        not BindingEvent.objects.filter(member=member).exists()
+        and Visit.objects.filter(device_id=device, member__isnull=True, at__lte=member.date_joined).exists()
+        if device
+        else False
+    )
+    trigger = settings.binding_trigger
+    bind_now = trigger == T.FIRST_VISIT or (trigger == T.REGISTRATION and registering)
+    services.resolve_visits(member, device_id=device, bind_now=bind_now)  # (first order: at payment)
+    if settings.qualification == Q_.ON_REGISTRATION:
+        services.distributor_qualify(member, reason="registration")
+
+
+@receiver(events.order_paid, dispatch_uid="distribution-order-paid")
+def on_order_paid(sender: Any, order: Any, **kwargs: Any) -> None:
+    """Binding on first order, commission, grade upgrades, qualification. A failure must not
+    fail the payment that published the event: it is logged, and the beat's catch-up scan
+    (``commission.commission_catch_up``) computes the commission later."""
+    try:
+        _order_paid(order)
+    except Exception:  # noqa: BLE001
+        log.exception("distribution: order %s paid, commission left to the catch-up", order.pk)
+
+
+def _order_paid(order: Any) -> None:
+    settings = DistributionSettings.current()
+    if not settings.enabled:
+        return
+    if (
+        settings.binding_trigger == DistributionSettings.Trigger.FIRST_ORDER
+        and services.valid_binding(order.member) is None
+    ):
+        services.resolve_visits(order.member, bind_now=True, before=order.paid_at)
+    tenant = current_tenant()
+    made = commission.commission_for_order(tenant, order)
+    if made:
+        # team sales count for every upline: evaluate the whole path of the first earner
+        paths = Distributor.objects.filter(pk__in={line.distributor_id for line in made}).values_list("path", flat=True)
+        ids = {int(label) for path in paths if path for label in path.split(".")}
+        grades.grade_evaluate(tenant, sorted(ids))
+    if settings.qualification == Q_.AFTER_FIRST_PAID_ORDER:
+        services.distributor_qualify(order.member, reason="first_paid_order")
+    elif settings.qualification == Q_.AFTER_SPENDING:
+        from shop.orders.models import Order
+
+        spent = (
+            Order.objects.filter(member=order.member, paid_at__isnull=False)
+            .exclude(status=Order.Status.CANCELLED)
+            .aggregate(total=Sum("amount_paid"))["total"]
+            or 0
+        )
+        if spent >= settings.spending_threshold:
+            services.distributor_qualify(order.member, reason="spending")
+
+
+@receiver(events.aftersale_closed, dispatch_uid="distribution-aftersale-closed")
+def on_aftersale_closed(sender: Any, aftersale: Any, outcome: str, **kwargs: Any) -> None:
+    if outcome != "refunded":
+        return
+    try:
+        settlement.refund_aftersale(aftersale)
+    except Exception:  # noqa: BLE001 - the catch-up scan applies it later
+        log.exception("distribution: after-sale %s refunded, reversal left to the catch-up", aftersale.pk)
+
+
+@receiver(events.order_cancelled, dispatch_uid="distribution-order-cancelled")
+def on_order_cancelled(sender: Any, order: Any, **kwargs: Any) -> None:
+    """A paid order ended cancelled (closed after refunds, a failed group buy, …): whatever
+    commission of it is still standing is taken back (after-sales refunds already taken
+    back count: the amounts are cumulative per line, so nothing is taken twice)."""
+    if order.paid_at is None:
+        return
+    rows = [(line_id, amount) for line_id, amount in order.lines.values_list("pk", "amount_paid")]
+    settlement.refund_lines(rows, reference=f"order_cancelled:{order.pk}")
