@@ -58,6 +58,9 @@ TENANT_APPS = [
     "shop.orders",
     "shop.payments",
     "shop.aftersales",
+    "shop.storefront",
+    "shop.marketing",
+    "shop.decoration",
     "distribution",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
@@ -86,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "distribution.middleware.ReferralMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tenants.middleware.ShopStatusMiddleware",
@@ -157,6 +161,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-dunning": {"task": "billing.run_dunning", "schedule": 900.0},
     "order-timers": {"task": "orders.run_timers_all_shops", "schedule": 60.0},
     "payments-retry": {"task": "payments.retry_all_shops", "schedule": 300.0},
+    "distribution-settle": {"task": "distribution.settle_all_shops", "schedule": 600.0},
 }
 
 # --- shops --------------------------------------------------------------------------
@@ -272,6 +277,9 @@ SPECTACULAR_SETTINGS = {
         "ProductStatusEnum": "shop.catalogue.models.Product.Status",
         "AfterSaleStatusEnum": "shop.aftersales.models.AfterSale.Status",
         "RefundStatusEnum": "shop.payments.models.Refund.Status",
+        "AfterSaleKindEnum": "shop.aftersales.models.AfterSale.Kind",
+        "CouponKindEnum": "shop.marketing.models.CouponTemplate.Kind",
+        "FullReductionKindEnum": "shop.marketing.models.FullReduction.Kind",
     },
 }
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,9 @@ from django_tenants.middleware.main import TenantMainMiddleware
 # Paths a suspended or closed shop still serves: its console (billing lives there),
 # the console API, and assets.
 CONSOLE_PREFIXES = ("/console/", "/api/v1/console/", "/static/", "/media/", "/i18n/")
+
+
+log = logging.getLogger(__name__)
 
 
 class ShopRoutingMiddleware(TenantMainMiddleware):
@@ -60,4 +64,14 @@ class ShopStatusMiddleware:
             return JsonResponse(
                 {"code": f"shop_{tenant.status}", "detail": gettext("This shop is not open right now.")}, status=status
             )
+        if tenant.status == "suspended":
+            # The shop's own look (its theme's notice page); the plain page if even that fails.
+            try:
+                from shop.storefront.theming import render_page
+
+                response = render_page(request, "templates/suspended", {}, status=status)
+                if response.status_code == status:
+                    return response
+            except Exception:  # noqa: BLE001 - the notice must always show
+                log.exception("the theme's suspended page failed")
         return render(request, "platform_core/shop_unavailable.html", {"shop": tenant}, status=status)

@@ -56,6 +56,9 @@ def django_db_setup(
         assert connection.settings_dict["NAME"].startswith("test_")
         ensure_platform()
         ensure_template()
+        from themes.catalogue import ensure_builtin_themes
+
+        ensure_builtin_themes()
         for slug, (name, tier, email) in SHOPS.items():
             shop_signup(name=name, slug=slug, email=email, password=PASSWORD, tier=tier)
     yield

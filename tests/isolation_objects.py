@@ -173,12 +173,22 @@ def _buyer_client(tenant: Any) -> Client:
 
 def _buyer_session(tenant: Any) -> Client:
     """The storefront's own session login of the walking buyer."""
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from shop.members.auth import SESSION_HASH_KEY, SESSION_KEY, session_hash
     from tests.conftest import shop_client
 
     client = shop_client(tenant)
     member = _buyer(tenant)
-    response = client.post("/account/login/", {"login": member.phone, "password": PASSWORD})
-    assert response.status_code == 302, response.content[:300]
+    # the session a login makes, made directly: the walk logs in hundreds of times, more
+    # than the login form's rate limit allows (the form itself is tested in tests/members)
+    with in_shop(tenant):
+        store = SessionStore()
+        store[SESSION_KEY] = member.pk
+        store[SESSION_HASH_KEY] = session_hash(member)
+        store.save()
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key or ""
     return client
 
 
@@ -272,9 +282,109 @@ def _aftersale_reason_exists(tenant: Any, pk: int) -> bool:
         return bool(AfterSaleReason.objects.filter(pk=pk).exists())
 
 
+def _coupon_template(tenant: Any) -> int:
+    from tests.marketing.helpers import coupon_template
+
+    return int(coupon_template(tenant, name=f"Walk {next(_serial)}").pk)
+
+
+def _coupon_template_exists(tenant: Any, pk: int) -> bool:
+    from shop.marketing.models import CouponTemplate
+
+    with in_shop(tenant):
+        return bool(CouponTemplate.objects.filter(pk=pk).exists())
+
+
+def _member_coupon(tenant: Any) -> int:
+    from tests.marketing.helpers import coupon_template, give_coupon
+
+    return int(give_coupon(tenant, coupon_template(tenant, name=f"Walk {next(_serial)}"), _buyer(tenant)))
+
+
+def _member_coupon_exists(tenant: Any, pk: int) -> bool:
+    from shop.marketing.models import MemberCoupon
+
+    with in_shop(tenant):
+        return bool(MemberCoupon.objects.filter(pk=pk).exists())
+
+
+def _discount(tenant: Any) -> int:
+    from tests.marketing.helpers import discount
+
+    return int(discount(tenant, [{"product": _product(tenant), "percent_off": 10}]).pk)
+
+
+def _discount_exists(tenant: Any, pk: int) -> bool:
+    from shop.marketing.models import LimitedDiscount
+
+    with in_shop(tenant):
+        return bool(LimitedDiscount.objects.filter(pk=pk).exists())
+
+
+def _reduction(tenant: Any) -> int:
+    from tests.marketing.helpers import reduction
+
+    return int(reduction(tenant, [{"threshold": 10000, "value": 1000}]).pk)
+
+
+def _reduction_exists(tenant: Any, pk: int) -> bool:
+    from shop.marketing.models import FullReduction
+
+    with in_shop(tenant):
+        return bool(FullReduction.objects.filter(pk=pk).exists())
+
+
+def _distributor(tenant: Any) -> int:
+    from distribution import services
+    from shop.members import services as members
+
+    with in_shop(tenant):
+        someone = members.member_register(phone=f"1370013{next(_serial):04d}", password=PASSWORD)
+        made = services.distributor_qualify(someone, reason="walk")
+        assert made is not None
+        return int(made.pk)
+
+
+def _distributor_exists(tenant: Any, pk: int) -> bool:
+    from distribution.models import Distributor
+
+    with in_shop(tenant):
+        return bool(Distributor.objects.filter(pk=pk).exists())
+
+
+def _withdrawal(tenant: Any) -> int:
+    from distribution.models import Withdrawal
+
+    distributor = _distributor(tenant)
+    with in_shop(tenant):
+        return int(Withdrawal.objects.create(distributor_id=distributor, amount=100, method="bank").pk)
+
+
+def _withdrawal_exists(tenant: Any, pk: int) -> bool:
+    from distribution.models import Withdrawal
+
+    with in_shop(tenant):
+        return bool(Withdrawal.objects.filter(pk=pk).exists())
+
+
 REGISTRY: list[Owned] = [
+    Owned("api/v1/marketing/coupons/", _coupon_template, _coupon_template_exists, _buyer_client),
+    Owned("api/v1/marketing/my-coupons/", _member_coupon, _member_coupon_exists, _buyer_client),
+    Owned("api/v1/marketing/products/", _product, _product_exists, _buyer_client),
+    Owned("api/v1/console/marketing/coupons/", _coupon_template, _coupon_template_exists),
+    Owned("api/v1/console/marketing/discounts/", _discount, _discount_exists),
+    Owned("api/v1/console/marketing/reductions/", _reduction, _reduction_exists),
+    Owned("console/marketing/coupons/", _coupon_template, _coupon_template_exists),
+    Owned("console/marketing/discounts/", _discount, _discount_exists),
+    Owned("console/marketing/reductions/", _reduction, _reduction_exists),
     Owned("api/v1/aftersales/", _aftersale, _aftersale_exists, _buyer_client),
     Owned("api/v1/console/aftersales/", _aftersale, _aftersale_exists),
+    Owned("api/v1/console/distribution/distributors/", _distributor, _distributor_exists),
+    Owned("api/v1/console/distribution/members/", _another_member, _member_exists),
+    Owned("api/v1/console/distribution/withdrawals/", _withdrawal, _withdrawal_exists),
+    Owned("console/distribution/distributors/", _distributor, _distributor_exists),
+    Owned("console/distribution/withdrawals/", _withdrawal, _withdrawal_exists),
+    Owned("api/v1/distribution/preview/", _product, _product_exists),
     Owned("api/v1/console/aftersale-reasons/", _aftersale_reason, _aftersale_reason_exists),
     Owned("console/aftersales/", _aftersale, _aftersale_exists),
     Owned("console/aftersales/reasons/", _aftersale_reason, _aftersale_reason_exists),
@@ -282,6 +392,10 @@ REGISTRY: list[Owned] = [
     Owned("api/v1/cart/items/", _cart_item, _cart_item_exists, _buyer_client),
     Owned("api/v1/console/orders/", _order, _order_exists),
     Owned("account/orders/", _order, _order_exists, _buyer_session),
+    Owned("account/aftersales/", _aftersale, _aftersale_exists, _buyer_session),
+    Owned("cart/items/", _cart_item, _cart_item_exists, _buyer_session),
+    Owned("products/", _product, _product_exists),
+    Owned("categories/", _category, _category_exists),
     Owned("console/members/", _another_member, _member_exists),
     Owned("console/orders/", _order, _order_exists),
     Owned("console/staff/", _staff, _staff_exists),

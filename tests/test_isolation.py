@@ -63,13 +63,13 @@ def test_every_shop_view_inherits_the_scoped_base() -> None:
 def test_the_scoped_base_refuses_a_connection_in_the_wrong_schema(alpha: Any, beta: Any) -> None:
     from django.test import RequestFactory
 
-    from shop.storefront.views import StorefrontHome
+    from shop.storefront.views import Home
 
     request = RequestFactory().get("/")
     request.tenant = alpha  # type: ignore[attr-defined]
     use_tenant(beta)
     with pytest.raises(RuntimeError, match="connection is in schema"):
-        StorefrontHome.as_view()(request)
+        Home.as_view()(request)
 
 
 def _fill(route: str, pk: int) -> str:

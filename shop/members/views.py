@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -43,12 +43,25 @@ def safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
+def themed(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """An account form rendered inside the shop's theme: the form itself is a Django
+    template fragment, the page around it (header, colours, navigation) is the theme's —
+    ``templates/account`` for the member centre, ``templates/form`` for the rest."""
+    from markupsafe import Markup
+
+    from shop.storefront.theming import render_page
+
+    fragment = Markup(render_to_string(template, context, request=request))
+    page = "templates/account" if template == "members/home.html" else "templates/form"
+    return render_page(request, page, {"content_for_page": fragment}, status=status)
+
+
 class AccountPage(ShopScopedMixin, View):
     """A storefront account page open to everyone (register, log in)."""
 
     def render(self, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
         context = {"shop": self.shop, "member": current_member(self.request), **context}
-        return render(self.request, template, context, status=status)
+        return themed(self.request, template, context, status=status)
 
     def rate_limited(self, scope: str) -> HttpResponse | None:
         """The same per-address, per-shop budget as the API, answered with the form."""
@@ -75,7 +88,7 @@ class MemberPage(MemberRequiredMixin, View):
     """A page of the member centre: logged-in members only."""
 
     def render(self, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-        return render(self.request, template, {"shop": self.shop, "member": self.member, **context}, status=status)
+        return themed(self.request, template, {"shop": self.shop, "member": self.member, **context}, status=status)
 
 
 # --- register, log in, log out ------------------------------------------------------------

@@ -66,6 +66,10 @@ class Command(BaseCommand):
 
             ensure_platform()
         ensure_template()
+        from themes.catalogue import ensure_builtin_themes
+
+        for published in ensure_builtin_themes():
+            self.stdout.write(f"theme {published.theme.key} {published.version} published")
         failures: list[tuple[str, str]] = []
         attempted: set[str] = set()
         # Shops created while this runs (by processes still on the old code) are picked up

@@ -1,0 +1,21 @@
+"""Storefront routes on shop hosts (the theme renders every page)."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from shop.storefront import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.Home.as_view(), name="storefront-home"),
+    path("pages/<slug:slug>/", views.CustomPage.as_view(), name="storefront-page"),
+    path("categories/", views.Categories.as_view(), name="storefront-categories"),
+    path("categories/<int:pk>/", views.CategoryRedirect.as_view(), name="storefront-category"),
+    path("products/", views.ProductList.as_view(), name="storefront-products"),
+    path("products/<int:pk>/", views.ProductPage.as_view(), name="storefront-product"),
+    path("cart/", views.CartPage.as_view(), name="storefront-cart"),
+    path("cart/add/", views.CartAdd.as_view(), name="storefront-cart-add"),
+    path("cart/items/<int:pk>/", views.CartItemUpdate.as_view(), name="storefront-cart-item"),
+    path("checkout/", views.Checkout.as_view(), name="storefront-checkout"),
+    path("account/aftersales/", views.AfterSaleList.as_view(), name="storefront-aftersales"),
+    path("account/aftersales/<int:pk>/", views.AfterSaleDetail.as_view(), name="storefront-aftersale"),
+    path("account/distributor/", views.DistributorCentre.as_view(), name="storefront-distributor"),
+]

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+_serial = itertools.count(1)
+
+
+@pytest.fixture
+def custom_shop(db: Any) -> Any:
+    """A shop on the custom tier (made through signup, rolled back with the test)."""
+    from tenants.services import shop_signup
+
+    n = next(_serial)
+    return shop_signup(
+        name=f"Brand {n}", slug=f"brand{n}x", email=f"owner{n}@brand.test", password=PASSWORD, tier="custom"
+    ).tenant
