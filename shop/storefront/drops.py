@@ -283,14 +283,28 @@ def started_payment(found: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def distributor_summary(member: Any) -> dict[str, Any] | None:
-    """The member's distributor profile for the distributor centre (None when the shop's
-    distribution engine is not there, or the member is not a distributor)."""
+def _distribution_read(name: str) -> Any:
+    """A read of the distribution engine, found by name: the commerce core never imports
+    it (it may not be installed)."""
     import importlib
 
     try:
         distribution_selectors = importlib.import_module("distribution.selectors")
     except ImportError:
         return None
-    summary = getattr(distribution_selectors, "centre_summary", None)
-    return dict(summary(member)) if summary else None
+    return getattr(distribution_selectors, name, None)
+
+
+def distributor_summary(member: Any, **options: Any) -> dict[str, Any] | None:
+    """The member's distributor centre (None when the shop's distribution engine is not
+    there). ``options``: ``host`` and ``scheme`` for share links."""
+    summary = _distribution_read("centre_summary")
+    return dict(summary(member, **options)) if summary else None
+
+
+def product_share(member: Any, product: Any, **options: Any) -> dict[str, Any] | None:
+    """A product page's commission preview and, for an active distributor, share link,
+    QR code and poster (None: nothing to show)."""
+    read = _distribution_read("product_share")
+    found = read(member, product, **options) if read else None
+    return dict(found) if found else None

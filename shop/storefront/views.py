@@ -125,11 +125,10 @@ def _home_context(request: HttpRequest) -> dict[str, Any]:
             "undecorated": True,
             "no_products": not newest,
             "blocks": [
-                {"id": "default-search", "type": "search", "config": {}, "data": {}},
                 {
                     "id": "default-grid",
                     "type": "product_grid",
-                    "config": {"title": "", "columns": 2},
+                    "config": {"title": "", "columns": 2, "source": "newest", "limit": 12},
                     "data": {"products": [drops.product_card(p) for p in newest]},
                 },
             ]
@@ -213,9 +212,16 @@ class ProductPage(StorefrontPage):
         from shop.marketing.selectors import product_offers
 
         offers = {row["sku"]: row for row in product_offers(product)}
+        share = drops.product_share(current_member(request), product, **_share_origin(request))
         return self.page(
-            "templates/product", {"product": drops.product_detail(product, offers), "page_title": product.name}
+            "templates/product",
+            {"product": drops.product_detail(product, offers), "page_title": product.name, "share": share},
         )
+
+
+def _share_origin(request: HttpRequest) -> dict[str, str]:
+    """Where share links point: this shop's host, as the visitor reached it."""
+    return {"host": request.get_host(), "scheme": request.scheme or "https"}
 
 
 # --- cart -----------------------------------------------------------------------------------
@@ -648,8 +654,16 @@ class AfterSaleDetail(MemberStorefrontPage):
 
 
 class DistributorCentre(MemberStorefrontPage):
+    """The distributor centre; its forms (apply, withdraw) post to the distribution
+    engine's storefront views, which answer bad input on this same page
+    (``centre_page``)."""
+
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self.page("templates/distributor", {"distributor": drops.distributor_summary(self.member)})
+        return self.centre_page({})
+
+    def centre_page(self, extra: dict[str, Any], status: int = 200) -> HttpResponse:
+        summary = drops.distributor_summary(self.member, **_share_origin(self.request))
+        return self.page("templates/distributor", {"distributor": summary, **extra}, status=status)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
