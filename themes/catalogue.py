@@ -79,6 +79,11 @@ def validate_folder(folder: Folder) -> None:
     for key in ("name", "version"):
         if not isinstance(manifest.get(key), str) or not manifest[key].strip():
             errors.setdefault("manifest", []).append(_("The manifest needs a %(key)s.") % {"key": key})
+    preview = manifest.get("preview")
+    if preview is not None and preview not in folder.assets:
+        errors.setdefault("manifest", []).append(
+            _("The preview image %(name)s is not among the assets.") % {"name": preview}
+        )
     try:
         settings_schema.check_schema(manifest.get("settings", []))
     except ValidationError as exc:

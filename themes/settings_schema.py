@@ -98,13 +98,24 @@ def clean_value(entry: dict[str, Any], value: Any) -> Any:
             raise ValidationError(_("Choose one of the options offered."))
         return value
     if kind == "image":
-        if value and not re.match(r"^/media/[a-z0-9_]+/[\w./-]+$", value):
+        prefix = own_media_prefix()
+        rest = value[len(prefix) :] if value.startswith(prefix) else ""
+        if value and not re.match(r"^[\w./-]+$", rest or "") or ".." in value:
             raise ValidationError(_("Upload an image for this setting."))
         return value
     limit = int(entry.get("max_length", 120))
     if len(value) > limit or "\x00" in value:
         raise ValidationError(_("Keep this under %(n)s characters.") % {"n": limit})
     return value
+
+
+def own_media_prefix() -> str:
+    """Where this shop's uploaded media live (the current schema's folder, local or S3):
+    an image setting may only point there."""
+    from django.core.files.storage import default_storage
+
+    url = str(default_storage.url("probe")).split("?", 1)[0]
+    return url[: -len("probe")]
 
 
 def defaults(schema: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 STRINGS: dict[str, Any] = {
     "nav.home": _("Home"),
@@ -188,6 +189,34 @@ STRINGS: dict[str, Any] = {
     "errors.title": _("Please check the following"),
     "footer.powered": _("Powered by Fenxiao"),
 }
+
+# Words of the built-in themes' manifests (names, descriptions, setting labels): the console
+# shows them through gettext, so a merchant reads them in their language.
+MANIFEST_TEXT = [
+    gettext_noop("All-round"),
+    gettext_noop("A busy, friendly mall: marketing blocks up front, two products per row, red and orange."),
+    gettext_noop("Brand colour"),
+    gettext_noop("Accent colour"),
+    gettext_noop("Background"),
+    gettext_noop("Font"),
+    gettext_noop("Corner radius (px)"),
+    gettext_noop("Logo"),
+    gettext_noop("Products per row"),
+    gettext_noop("Show how many sold"),
+    gettext_noop("Header"),
+    gettext_noop("Base"),
+    gettext_noop("The platform's base theme: every storefront template, used wherever a theme does not ship its own."),
+    gettext_noop("Fresh"),
+    gettext_noop(
+        "For groceries and daily goods: categories first, a side rail of aisles, compact rows with quick add, green."
+    ),
+    gettext_noop("Delivery promise shown on top"),
+    gettext_noop("Minimal"),
+    gettext_noop(
+        "Image-forward and quiet, for fashion and design: one large product per row, black and white, serif headings."
+    ),
+    gettext_noop("Tagline under the shop name"),
+]
 
 
 def lookup(key: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from platform_core.features import FeatureError, has_feature
@@ -30,6 +31,11 @@ class ThemeConsole(ConsoleView):
         row = ShopTheme.current()
         state = services.draft_state(row)
         themes = offered_themes(self.shop)
+        for theme in themes:  # the preview image of each theme's latest version, words translated
+            theme.name = gettext(theme.name)
+            theme.description = gettext(theme.description)
+            latest = theme.latest_version()
+            theme.preview_url = (latest.assets.get(latest.manifest.get("preview", "")) if latest else None) or ""  # type: ignore[attr-defined]
         chosen = next((t for t in themes if t.key == state["theme_key"]), None)
         versions = list(chosen.versions.order_by("-id")[:20]) if chosen else []
         version = next((v for v in versions if v.pk == state.get("version_id")), versions[0] if versions else None)
@@ -38,6 +44,7 @@ class ThemeConsole(ConsoleView):
             fields.append(
                 {
                     **entry,
+                    "label": gettext(str(entry.get("label", entry["id"]))),
                     "value": (state.get("settings") or {}).get(entry["id"], entry.get("default")),
                     "options": [o["value"] if isinstance(o, dict) else o for o in entry.get("options", [])],
                     "fonts": list(settings_schema.FONT_STACKS) if entry["type"] == "font" else [],
@@ -79,9 +86,17 @@ class ThemeConsole(ConsoleView):
                     if version
                     else services._version_for(self.shop, services.draft_state(row)["theme_key"]).settings_schema
                 )
-                for entry in schema:  # unticked checkboxes are not sent
+                for entry in schema:
                     if entry["type"] == "checkbox" and entry["id"] not in data:
-                        data[entry["id"]] = False
+                        data[entry["id"]] = False  # unticked checkboxes are not sent
+                    upload = request.FILES.get(f"f_{entry['id']}")
+                    if entry["type"] == "image" and upload is not None:
+                        from shop.decoration.services import image_upload
+
+                        try:  # checked by content, size and pixel count
+                            data[entry["id"]] = image_upload(upload)
+                        except ValidationError as exc:
+                            raise ValidationError({entry["id"]: exc.message_dict.get("image", exc.messages)}) from exc
                 services.settings_save_draft(self.shop, data)
                 messages.success(request, _("Draft saved. The preview shows it."))
             elif action == "pin":

@@ -58,16 +58,18 @@ def draft_state(row: ShopTheme) -> dict[str, Any]:
 
 
 def theme_choose(tenant: Any, key: Any, *, version_id: Any = None, follow_latest: bool = True) -> ShopTheme:
-    """Start (or change) the draft with theme ``key``; settings it shares with the current
-    draft are kept, the rest take the new theme's defaults."""
+    """Start (or change) the draft with theme ``key``. Another theme starts from its own
+    defaults (its colours and layout are the point of choosing it), keeping only the shop's
+    brand images (logo); the same theme keeps the draft's values."""
     version = _version_for(tenant, key, version_id)
     with transaction.atomic():
         row = _locked()
         current = draft_state(row)
         values = settings_schema.defaults(version.settings_schema)
         kept = current.get("settings") or {}
+        same_theme = current.get("theme_key") == version.theme.key
         for entry in version.settings_schema:
-            if entry["id"] in kept:
+            if entry["id"] in kept and (same_theme or entry["type"] == "image"):
                 try:
                     values[entry["id"]] = settings_schema.clean_value(entry, kept[entry["id"]])
                 except ValidationError:

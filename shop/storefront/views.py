@@ -128,7 +128,7 @@ def _home_context(request: HttpRequest) -> dict[str, Any]:
                 {
                     "id": "default-grid",
                     "type": "product_grid",
-                    "config": {"title": "", "columns": 2, "source": "newest", "limit": 12},
+                    "config": {"title": "", "columns": None, "source": "newest", "limit": 12},
                     "data": {"products": [drops.product_card(p) for p in newest]},
                 },
             ]

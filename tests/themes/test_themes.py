@@ -283,3 +283,38 @@ def test_cached_home_body_never_carries_one_visitors_data_to_another(alpha: Any)
     token = client.cookies["csrftoken"].value if "csrftoken" in client.cookies else None
     if token:
         assert token not in guest
+
+
+def _png(width: int = 40, height: int = 20) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_logo_upload_is_checked_and_only_the_shops_own_media_is_accepted(alpha: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from shop.storefront import services
+    from shop.storefront.models import ShopTheme
+
+    with in_shop(alpha):
+        services.theme_choose(alpha, "allround")
+    staff = english(owner_client(alpha))
+    fake = SimpleUploadedFile("logo.png", b"<script>not an image</script>", content_type="image/png")
+    refused = staff.post("/console/theme/", {"action": "settings", "f_logo": fake})
+    assert refused.status_code == 400 and "not a JPEG, PNG, WebP or GIF" in refused.content.decode()
+    foreign = staff.post("/console/theme/", {"action": "settings", "s_logo": "/media/shop_beta/decoration/x.png"})
+    assert foreign.status_code == 400 and "Upload an image for this setting." in foreign.content.decode()
+    logo = SimpleUploadedFile("logo.png", _png(), content_type="image/png")
+    assert staff.post("/console/theme/", {"action": "settings", "f_logo": logo}).status_code == 302
+    with in_shop(alpha):
+        url = ShopTheme.current().draft["settings"]["logo"]
+    assert url.startswith(f"/media/{alpha.schema_name}/")
+    staff.post("/console/theme/", {"action": "publish"})
+    home = shop_client(alpha).get("/").content.decode()
+    assert f'<img src="{url}"' in home
+    assert shop_client(alpha).get(url).status_code == 200

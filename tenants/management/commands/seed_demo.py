@@ -94,6 +94,8 @@ class Command(BaseCommand):
                 ),
             ]
             catalogue.product_set_status(made, "on_sale")
+            for product, colours in zip(made, DEMO_COLOURS, strict=False):
+                catalogue.image_add(product, _demo_picture(*colours))
             ShippingTemplate.objects.get_or_create(
                 is_default=True,
                 defaults={
@@ -103,3 +105,25 @@ class Command(BaseCommand):
                     "rules": [{"provinces": ["新疆", "西藏"], "fee": 2000}],
                 },
             )
+
+
+# Generated pictures for the demo products (no files to ship, nothing downloaded).
+DEMO_COLOURS = [((196, 214, 160), (98, 140, 70)), ((238, 236, 230), (180, 176, 168)), ((222, 60, 62), (250, 176, 96))]
+
+
+def _demo_picture(top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Any:
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image, ImageDraw
+
+    size = 600
+    image = Image.new("RGB", (size, size), top)
+    draw = ImageDraw.Draw(image)
+    for y in range(size):  # a soft vertical gradient
+        t = y / size
+        draw.line([(0, y), (size, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
+    draw.ellipse([150, 150, 450, 450], outline=(255, 255, 255), width=10)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return SimpleUploadedFile("demo.jpg", out.getvalue(), content_type="image/jpeg")
