@@ -120,6 +120,7 @@ STRINGS: dict[str, Any] = {
     "aftersale.none": _("No after-sales requests."),
     "aftersale.title": _("After-sales request"),
     "aftersale.refund_amount": _("Refund"),
+    "aftersale.with_shipping": _("(shipping fee included)"),
     "aftersale.rejected": _("Rejected: %(reason)s"),
     "aftersale.ship_return": _("I sent the goods back"),
     "aftersale.cancel": _("Withdraw the request"),

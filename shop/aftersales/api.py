@@ -76,6 +76,7 @@ class AfterSaleSerializer(serializers.ModelSerializer):
             "reason",
             "note",
             "refund_amount",
+            "shipping_refund",
             "reject_reason",
             "carrier",
             "tracking_number",

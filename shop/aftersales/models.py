@@ -51,6 +51,9 @@ class AfterSale(models.Model):
     reason = models.ForeignKey(AfterSaleReason, on_delete=models.PROTECT, related_name="+", verbose_name=_("reason"))
     note = models.CharField(_("buyer's note"), max_length=200, blank=True)
     refund_amount = models.PositiveIntegerField(_("refund amount"))
+    # part of refund_amount that is the order's shipping fee: paid back when, before anything
+    # shipped, this request takes back every unit still in the order (goods only otherwise)
+    shipping_refund = models.PositiveIntegerField(_("shipping refunded"), default=0)
     reject_reason = models.CharField(_("why it was rejected"), max_length=200, blank=True)
     carrier = models.CharField(_("return carrier"), max_length=40, blank=True)
     tracking_number = models.CharField(_("return tracking number"), max_length=60, blank=True)

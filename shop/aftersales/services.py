@@ -169,13 +169,15 @@ def aftersale_request(member: Any, order: Order, data: dict[str, Any]) -> AfterS
             rows.append(
                 AfterSaleLine(order_line=line, quantity=quantity, amount=line_amount(line, quantity, units, amount))
             )
+        shipping = _shipping_back(order, lines.values(), claimed, wanted)
         aftersale = AfterSale.objects.create(
             order=order,
             member=member,
             kind=kind,
             reason=reason,
             note=note,
-            refund_amount=sum(row.amount for row in rows),
+            refund_amount=sum(row.amount for row in rows) + shipping,
+            shipping_refund=shipping,
         )
         for row in rows:
             row.aftersale = aftersale
@@ -183,6 +185,23 @@ def aftersale_request(member: Any, order: Order, data: dict[str, Any]) -> AfterS
         _log(aftersale, "", f"member:{member.pk}", note)
         events.publish(events.aftersale_opened, aftersale=aftersale)
     return aftersale
+
+
+def _shipping_back(order: Order, lines: Any, claimed: dict[int, tuple[int, int]], wanted: list[tuple[int, int]]) -> int:
+    """The shipping fee goes back with the request that, before anything shipped, leaves no
+    unit of the order to deliver; a partial refund, or one after shipping, is goods only."""
+    if order.status != Order.Status.PAID or not order.shipping_fee:
+        return 0
+    asked: dict[int, int] = {}
+    for line_id, quantity in wanted:
+        asked[line_id] = asked.get(line_id, 0) + quantity
+    for line in lines:
+        if claimed.get(line.pk, (0, 0))[0] + asked.get(line.pk, 0) < line.quantity:
+            return 0
+    already = AfterSale.objects.filter(order=order, shipping_refund__gt=0).exclude(
+        status__in=[AfterSale.Status.REJECTED, AfterSale.Status.CANCELLED]
+    )
+    return 0 if already.exists() else int(order.shipping_fee)
 
 
 def aftersale_cancel(aftersale: AfterSale, *, member: Any) -> AfterSale:

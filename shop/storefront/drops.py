@@ -185,6 +185,7 @@ def aftersale_data(aftersale: Any) -> dict[str, Any]:
         "reason": aftersale.reason.name,
         "note": aftersale.note,
         "refund_amount": aftersale.refund_amount,
+        "shipping_refund": aftersale.shipping_refund,
         "reject_reason": aftersale.reject_reason,
         "carrier": aftersale.carrier,
         "tracking_number": aftersale.tracking_number,
