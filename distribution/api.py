@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, Sum
-from django.http import Http404
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -24,7 +24,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from distribution import commission, config, grades, ledger, selectors, services, withdrawals
+from distribution import commission, config, grades, ledger, materials, selectors, services, withdrawals
 from distribution.models import (
     Account,
     Binding,
@@ -373,10 +373,7 @@ class ConsoleMemberBindingAPI(ConsoleAPI):
 class ConsoleCommissionsAPI(ConsoleAPI):
     @extend_schema(responses={200: dict}, tags=TAGS)
     def get(self, request: Request) -> Response:
-        found = CommissionLine.objects.order_by("-id")
-        distributor = as_id(request.query_params.get("distributor"))
-        if distributor:
-            found = found.filter(distributor_id=distributor)
+        found = selectors.commission_lines(request.query_params)
         return _page(self, request, found, line_data)
 
 
@@ -452,4 +449,184 @@ class PreviewAPI(ShopAPIView):
             return Response({"shown": False, "skus": []})
         return Response(
             {"shown": True, "commission_label": settings.commission_label, "skus": commission.preview(product, me)}
+        )
+
+
+# --- promotion materials ------------------------------------------------------------------
+
+
+class MaterialsAPI(MemberAPI):
+    """An active distributor's share link and QR code for the whole shop (materials for
+    one product: ``products/<pk>/``)."""
+
+    def sharer(self) -> Distributor:
+        if not DistributionSettings.current().enabled:
+            raise Http404("distribution is off")
+        me = self.distributor()
+        if not me.is_active:
+            raise Http404("not an active distributor")
+        return me
+
+    def origin(self, request: Request) -> dict[str, str]:
+        return {"host": request.get_host(), "scheme": request.scheme or "https"}
+
+    @extend_schema(responses={200: dict}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        me = self.sharer()
+        origin = self.origin(request)
+        shared = selectors.share_data(me, host=origin["host"], scheme=origin["scheme"])
+        return Response({**shared, "scene": materials.scene(me.code)})
+
+
+def _png(data: bytes) -> HttpResponse:
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+class MaterialsQrAPI(MaterialsAPI):
+    """The shop's share link as a QR code (PNG)."""
+
+    @extend_schema(responses={(200, "image/png"): bytes}, tags=TAGS)
+    def get(self, request: Request) -> HttpResponse:  # type: ignore[override]
+        me = self.sharer()
+        link = materials.share_url(request.get_host(), code=me.code, source="qr", scheme=request.scheme or "https")
+        return _png(materials.qr_png(link))
+
+
+def _on_sale(pk: int) -> Any:
+    from shop.catalogue.models import Product
+
+    return get_object_or_404(Product, pk=pk, status=Product.Status.ON_SALE)
+
+
+def product_poster_url(shop: Any, me: Distributor, product: Any, *, host: str, scheme: str) -> str:
+    """The URL of ``me``'s poster of ``product``, rendered on a miss and cached in the
+    shop's storage (``materials.poster_for``); a changed product gets a new poster."""
+    settings = DistributionSettings.current()
+    facts = materials.product_facts(product)
+    spec = materials.PosterSpec(
+        shop_name=shop.name,
+        qr_url=materials.share_url(host, code=me.code, product_id=product.pk, source="poster", scheme=scheme),
+        currency="CNY",
+        distributor_code=me.code,
+        distributor_name=me.member.display_name,
+        labels=materials.poster_labels(distributor_word=settings.distributor_word),
+        **facts,
+    )
+    return materials.product_poster(spec, product_image=lambda: materials.read_file(facts["product_image_key"]))
+
+
+class ProductMaterialsAPI(MaterialsAPI):
+    """One product's share link, QR code (PNG URL) and poster (URL of the cached image)."""
+
+    @extend_schema(responses={200: dict}, tags=TAGS)
+    def get(self, request: Request, pk: int) -> Response:  # type: ignore[override]
+        me = self.sharer()
+        product = _on_sale(pk)
+        origin = self.origin(request)
+        shared = selectors.share_data(me, product_id=product.pk, host=origin["host"], scheme=origin["scheme"])
+        try:
+            poster = product_poster_url(self.shop, me, product, **origin)
+        except materials.FontNotFound:
+            poster = ""
+        return Response(
+            {
+                "product": product.pk,
+                "code": me.code,
+                "link": shared["link"],
+                "scene": materials.scene(me.code, product.pk),
+                "qr": shared["qr"],
+                "poster": poster,
+            }
+        )
+
+
+class ProductQrAPI(MaterialsAPI):
+    @extend_schema(responses={(200, "image/png"): bytes}, tags=TAGS)
+    def get(self, request: Request, pk: int) -> HttpResponse:  # type: ignore[override]
+        me = self.sharer()
+        product = _on_sale(pk)
+        link = materials.share_url(
+            request.get_host(), code=me.code, product_id=product.pk, source="qr", scheme=request.scheme or "https"
+        )
+        return _png(materials.qr_png(link))
+
+
+class ProductPosterAPI(MaterialsAPI):
+    """Redirects to the cached poster (the storefront's "poster" button)."""
+
+    @extend_schema(responses={302: None}, tags=TAGS)
+    def get(self, request: Request, pk: int) -> HttpResponse:  # type: ignore[override]
+        me = self.sharer()
+        product = _on_sale(pk)
+        try:
+            url = product_poster_url(self.shop, me, product, **self.origin(request))
+        except materials.FontNotFound as exc:
+            raise Http404("no font for posters") from exc
+        return HttpResponseRedirect(url)
+
+
+# --- rankings and the overview --------------------------------------------------------------
+
+
+def _period(request: Request) -> str:
+    period = str(request.query_params.get("period") or "month")
+    return period if period in selectors.PERIODS else "month"
+
+
+class RankingsAPI(MemberAPI):
+    """Top distributors by sales in a period (``?period=month|week|30d|all``); other
+    distributors' names are masked, mine is marked."""
+
+    @extend_schema(responses={200: dict}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        me = self.distributor()
+        period = _period(request)
+        rows = selectors.rankings(selectors.period_start(period), limit=20)
+        return Response(
+            {
+                "period": period,
+                "rankings": [
+                    {
+                        "rank": r["rank"],
+                        "name": r["name"] if r["distributor"] == me.pk else selectors.mask_name(r["name"]),
+                        "sales": r["sales"],
+                        "orders": r["orders"],
+                        "me": r["distributor"] == me.pk,
+                    }
+                    for r in rows
+                ],
+            }
+        )
+
+
+class ConsoleOverviewAPI(ConsoleAPI):
+    """GMV via distributors, commission by state, distributors by status, top
+    distributors and the number of flags (``?period=month|week|30d|all``)."""
+
+    @extend_schema(responses={200: dict}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        period = _period(request)
+        return Response({"period": period, **selectors.overview(selectors.period_start(period))})
+
+
+class ConsoleRankingsAPI(ConsoleAPI):
+    @extend_schema(responses={200: dict}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        period = _period(request)
+        limit = as_id(request.query_params.get("limit")) or 20
+        return Response({"period": period, "rankings": selectors.rankings(selectors.period_start(period), limit=limit)})
+
+
+class CentreSummaryAPI(MemberAPI):
+    """The whole distributor centre in one answer (what the storefront's page shows, for
+    mini-program clients): words, status, application form, earnings, commission lines
+    with their explanation, team by level, orders brought in, referrer, share link,
+    withdrawals with their progress, this month's ranking."""
+
+    @extend_schema(responses={200: dict}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        return Response(
+            selectors.centre_summary(self.member, host=request.get_host(), scheme=request.scheme or "https")
         )

@@ -1,5 +1,6 @@
-"""Merchant console pages of distribution: the settings form, the distributors (review,
-freeze, ban) and the withdrawals queue."""
+"""Merchant console pages of distribution: the overview (with the ranking and flags), the
+settings form, the distributors (review, freeze, ban), commission lines, a member's
+binding history with re-binding, and the withdrawals queue."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from distribution import config
 from distribution.models import DistributionSettings
@@ -218,3 +220,141 @@ class WithdrawalActionPage(ConsoleView):
         else:
             messages.success(request, _("Done."))
         return HttpResponseRedirect(reverse("distribution-console:withdrawals"))
+
+
+PERIOD_LABELS = {
+    "month": gettext_lazy("This month"),
+    "week": gettext_lazy("This week"),
+    "30d": gettext_lazy("Last 30 days"),
+    "all": gettext_lazy("All time"),
+}
+FLAG_LABELS = {
+    "self_referral": gettext_lazy("Possible self-referral"),
+    "binding_velocity": gettext_lazy("Bindings too fast"),
+    "refund_after_settlement": gettext_lazy("Refunds after settlement"),
+}
+
+
+class DistributionOverview(ConsoleView):
+    """GMV brought in by distributors, commission by state, top distributors (the ranking
+    of the period) and the flags to look at."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from distribution import selectors
+        from distribution.models import Distributor
+
+        period = request.GET.get("period", "month")
+        period = period if period in selectors.PERIODS else "month"
+        found = selectors.overview(selectors.period_start(period))
+        flags = [{**f, "label": FLAG_LABELS.get(f["kind"], f["kind"])} for f in selectors.fraud_flags()[:100]]
+        return self.render(
+            "distribution/console/overview.html",
+            {
+                "overview": found,
+                "flags": flags,
+                "period": period,
+                "periods": [(k, PERIOD_LABELS[k]) for k in selectors.PERIODS],
+                "status_counts": [(label, found["distributors"][value]) for value, label in Distributor.Status.choices],
+                "settings": DistributionSettings.current(),
+            },
+        )
+
+
+class CommissionLineList(ConsoleView):
+    """Commission lines with their explanation, filtered by distributor, order, status,
+    level and dates; 50 a page."""
+
+    FILTERS = ("distributor", "order", "status", "level", "since", "until")
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from urllib.parse import urlencode
+
+        from django.core.paginator import Paginator
+        from django.db.models import F, Sum
+
+        from distribution import selectors
+        from distribution.models import CommissionLine
+
+        filters = {k: request.GET.get(k, "").strip()[:40] for k in self.FILTERS}
+        found = selectors.commission_lines(filters)
+        net = found.aggregate(net=Sum(F("amount") - F("reversed_amount") - F("clawed_back")))["net"] or 0
+        page = Paginator(found, 50).get_page(request.GET.get("page"))
+        return self.render(
+            "distribution/console/commissions.html",
+            {
+                "lines": [{"line": line, "why": selectors.line_explanation(line)} for line in page.object_list],
+                "page": page,
+                "total": page.paginator.count,
+                "net": net,
+                "filters": filters,
+                "query": urlencode({k: v for k, v in filters.items() if v}),
+                "statuses": CommissionLine.Status.choices,
+                "levels": [1, 2, 3],
+            },
+        )
+
+
+class MemberBindingPage(ConsoleView):
+    """A member's binding history (source, evidence, actor) for disputes, and a re-bind to
+    another distributor with a reason (kept in the history)."""
+
+    def _page(
+        self, member: Any, errors: dict[str, list[str]] | None = None, data: Any = None, status: int = 200
+    ) -> HttpResponse:
+        from distribution.models import Binding, BindingEvent
+
+        return self.render(
+            "distribution/console/binding.html",
+            {
+                "member": member,
+                "binding": Binding.objects.select_related("distributor__member").filter(member=member).first(),
+                "events": BindingEvent.objects.filter(member=member).select_related(
+                    "from_distributor__member", "to_distributor__member"
+                ),
+                "errors": errors or {},
+                "data": data or {},
+            },
+            status=status,
+        )
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from shop.members.models import Member
+
+        return self._page(get_object_or_404(Member, pk=pk))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from distribution import services
+        from distribution.models import Distributor
+        from shop.members.models import Member
+
+        member = get_object_or_404(Member, pk=pk)
+        data = {"code": request.POST.get("code", "").strip()[:12], "reason": request.POST.get("reason", "")[:300]}
+        target = Distributor.objects.filter(code=data["code"].upper()).first() if data["code"] else None
+        try:
+            if target is None:
+                raise ValidationError({"code": [_("No distributor has this invite code.")]})
+            services.member_rebind(member, target, reason=data["reason"], actor=f"staff:{request.user.pk}")
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"general": exc.messages}
+            return self._page(member, errors, data, status=400)
+        messages.success(request, _("Re-bound."))
+        return HttpResponseRedirect(reverse("distribution-console:member-binding", args=[member.pk]))
+
+
+class BindingLookup(ConsoleView):
+    """Find a member by phone, email or id for a binding dispute: straight to their
+    binding history (one match), or the matches to choose from."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from shop.members.models import Member
+
+        q = request.GET.get("q", "").strip()[:60]
+        found: list[Any] = []
+        if q:
+            match = Q(phone=q) | Q(email__iexact=q) | Q(name__icontains=q)
+            if q.isascii() and q.isdigit() and len(q) < 12:
+                match |= Q(pk=int(q))
+            found = list(Member.objects.filter(match).order_by("id")[:20])
+            if len(found) == 1:
+                return HttpResponseRedirect(reverse("distribution-console:member-binding", args=[found[0].pk]))
+        return self.render("distribution/console/binding_lookup.html", {"q": q, "members": found})

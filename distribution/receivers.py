@@ -1,5 +1,6 @@
 """Subscriptions to the commerce core's events (sent after commit, in the shop's schema;
-each receiver is idempotent) and to member logins."""
+each receiver is idempotent), to member logins, and to coupons claimed by a distributor's
+code."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from django.db.models import Sum
 from django.dispatch import receiver
 
 from distribution import commission, grades, services, settlement
-from distribution.models import DistributionSettings, Distributor
+from distribution.models import BindingSource, DistributionSettings, Distributor
 from platform_core.tenancy import current_schema
 from shop import events
+from shop.marketing.services import distributor_code_claimed
 from shop.members.signals import member_logged_in
 
 log = logging.getLogger(__name__)
@@ -130,3 +132,23 @@ def on_order_cancelled(sender: Any, order: Any, **kwargs: Any) -> None:
         return
     rows = [(line_id, amount) for line_id, amount in order.lines.values_list("pk", "amount_paid")]
     settlement.refund_lines(rows, reference=f"order_cancelled:{order.pk}")
+
+
+@receiver(distributor_code_claimed, dispatch_uid="distribution-coupon-code-claimed")
+def on_distributor_code_claimed(sender: Any, member: Any, code: str, coupon: Any, **kwargs: Any) -> None:
+    """A member claimed a coupon by a distributor's code: when the code is an active
+    distributor's invite code, bind the member to them by the shop's rule (source
+    "coupon", the coupon as evidence). A claim never fails because of distribution."""
+    try:
+        target = services.code_distributor(code)
+        if target is None:
+            return
+        services.bind(
+            member,
+            target,
+            source=BindingSource.COUPON,
+            evidence={"code": target.code, "coupon": coupon.pk, "template": coupon.template_id},
+            actor=f"member:{member.pk}",
+        )
+    except Exception:  # noqa: BLE001
+        log.exception("distribution: coupon code %s claimed by member %s not bound", code, member.pk)

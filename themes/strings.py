@@ -162,6 +162,7 @@ STRINGS: dict[str, Any] = {
     "distributor.account_name": _("Account holder"),
     "distributor.stripe_account": _("Stripe account id"),
     "distributor.minimum": _("Minimum %(amount)s"),
+    "distributor.withdraw_when": _("You can withdraw once at least %(amount)s is available."),
     "distributor.fee": _("fee %(rate)s"),
     "distributor.request": _("Request withdrawal"),
     "distributor.one_open": _("Your withdrawal request is being handled; you can ask again once it is done."),

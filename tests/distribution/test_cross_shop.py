@@ -20,6 +20,9 @@ MEMBER_URLS = [
     "/api/v1/distribution/commissions/",
     "/api/v1/distribution/team/",
     "/api/v1/distribution/withdrawals/",
+    "/api/v1/distribution/materials/",
+    "/api/v1/distribution/materials/qr.png",
+    "/api/v1/distribution/rankings/",
 ]
 
 
@@ -96,7 +99,7 @@ def test_the_url_walk_over_distribution_routes(alpha: Any, beta: Any) -> None:
 
     owner, other = beta, alpha
     routes = [r for r, _p in tenant_patterns() if "pk>" in r and "distribution" in r]
-    assert len(routes) == 6
+    assert len(routes) == 10
     for route in routes:
         owned = owned_for(route)
         assert owned is not None, route
