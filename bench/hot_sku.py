@@ -59,6 +59,7 @@ class Round:
     orders: int = 0  # order lines in the database for this round's SKUs
     sold: int = 0  # units on those lines
     stock_left: int = 0
+    flash: tuple[int, int] | None = None  # (sold, activity stock) of a flash-sale session (--flash)
     stock_before: int = 0
 
     @property
@@ -146,6 +147,36 @@ def make_skus(tenant: Any, name: str, count: int, stock: int) -> list[int]:
     product = services.product_save(tenant, {"name": name, "specs": specs, "skus": rows})
     services.product_set_status([product], Product.Status.ON_SALE)
     return list(product.skus.order_by("id").values_list("id", flat=True)[:count])
+
+
+def make_flash_session(sku_id: int, units: int) -> None:
+    """A flash-sale session running now with ``sku_id`` at a flash price and ``units`` of
+    activity stock (``--flash``)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shop.marketing import flash
+
+    now = timezone.now()
+    flash.session_create(
+        {
+            "name": "bench",
+            "starts_at": (now - timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+            "items": [{"sku": sku_id, "price": PRICE // 10, "stock": units}],
+        }
+    )
+
+
+def flash_sold(sku_ids: list[int]) -> tuple[int, int] | None:
+    """(units sold, activity stock) of the flash items of ``sku_ids``, or None without one."""
+    from django.db.models import Sum
+
+    from shop.marketing.models import FlashItem
+
+    found = FlashItem.objects.filter(sku_id__in=sku_ids).aggregate(sold=Sum("sold"), stock=Sum("stock"))
+    return None if found["stock"] is None else (int(found["sold"] or 0), int(found["stock"]))
 
 
 # --- one round ----------------------------------------------------------------------------
@@ -311,6 +342,7 @@ def run_round(
         result.orders = lines.count()
         result.sold = lines.aggregate(units=Sum("quantity"))["units"] or 0
         result.stock_left = sum(Sku.objects.filter(pk__in=sku_ids).values_list("stock", flat=True))
+        result.flash = flash_sold(sku_ids)
     return result
 
 
@@ -415,6 +447,16 @@ def report(rounds: list[Round], buyers: int, units: int, processes: int) -> None
             sold_out,
         ),
         ("books balance in every round", balanced),
+        *(
+            [
+                (
+                    "flash activity stock sold exactly, never more (sold = activity stock = orders)",
+                    all(r.flash is not None and r.flash[0] == r.flash[1] == r.sold for r in hot),
+                )
+            ]
+            if any(r.flash is not None for r in hot)
+            else []
+        ),
         (f"hot >= {TARGET_RATIO:.0%} of the uncontended orders/s ({ratio:.0%})", ratio >= TARGET_RATIO),
     ]
     print("targets:")
@@ -433,6 +475,12 @@ def main() -> None:
         type=int,
         default=1,
         help="spread the buyer threads over this many forked processes (default 1: all threads of this process)",
+    )
+    parser.add_argument(
+        "--flash",
+        action="store_true",
+        help="the hot SKU sells in a running flash-sale session (activity stock = --units): every hot order "
+        "also takes a unit of the session's activity stock",
     )
     parser.add_argument("--db-name", default="fenxiao_bench_hot_sku", help="throwaway database (dropped)")
     args = parser.parse_args()
@@ -470,6 +518,8 @@ def main() -> None:
                     with schema_context(tenant.schema_name):
                         if kind == HOT:
                             skus = make_skus(tenant, f"秒杀 第{n + 1}轮", 1, args.units)
+                            if args.flash:
+                                make_flash_session(skus[0], args.units)
                         else:
                             skus = make_skus(tenant, f"日常款 第{n + 1}轮", args.buyers, args.units)
                     done = run_round(

@@ -8,4 +8,12 @@ class MarketingConfig(AppConfig):
     verbose_name = _("Marketing")
 
     def ready(self) -> None:
-        from shop.marketing import receivers  # noqa: F401 - coupons follow their order; coupons on registration
+        from shop.decoration.blocks import register_data_provider
+        from shop.marketing import (
+            flash,
+            groups,
+            receivers,  # noqa: F401 - coupons follow their order; coupons on registration
+        )
+
+        register_data_provider("flash_sale", flash.block_data)
+        register_data_provider("group_buy", groups.block_data)

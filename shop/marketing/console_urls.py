@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from shop.marketing import console
+from shop.marketing import console, console_activities
 
 app_name = "marketing-console"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -11,4 +11,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("coupons/<int:pk>/end/", console.End.as_view(), {"kind": "coupons"}, name="coupon-end"),
     path("discounts/<int:pk>/end/", console.End.as_view(), {"kind": "discounts"}, name="discount-end"),
     path("reductions/<int:pk>/end/", console.End.as_view(), {"kind": "reductions"}, name="reduction-end"),
+    path("flash-sales/", console_activities.FlashSales.as_view(), name="flash-sales"),
+    path("flash-sales/<int:pk>/end/", console_activities.FlashEnd.as_view(), name="flash-sale-end"),
+    path("group-deals/", console_activities.GroupDeals.as_view(), name="group-deals"),
+    path("group-deals/<int:pk>/", console_activities.GroupDealDetail.as_view(), name="group-deal"),
+    path("group-deals/<int:pk>/end/", console_activities.GroupDealEnd.as_view(), name="group-deal-end"),
 ]

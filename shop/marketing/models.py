@@ -198,3 +198,187 @@ class FullReduction(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class MarketingSettings(models.Model):
+    """The shop's marketing knobs (one row)."""
+
+    flash_pay_minutes = models.PositiveSmallIntegerField(
+        _("minutes to pay a flash-sale order"),
+        default=5,
+        help_text=_("Unpaid flash-sale orders are released after this."),
+    )
+
+    class Meta:
+        verbose_name = _("marketing settings")
+        verbose_name_plural = _("marketing settings")
+
+    def __str__(self) -> str:
+        return f"flash: {self.flash_pay_minutes} min"
+
+    @classmethod
+    def current(cls) -> MarketingSettings:
+        found, _created = cls.objects.get_or_create(pk=1)
+        return found
+
+
+class FlashSession(models.Model):
+    """秒杀: a time slot in which listed SKUs sell at a flash price from an activity stock."""
+
+    name = models.CharField(_("name"), max_length=60)
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        verbose_name = _("flash sale")
+        verbose_name_plural = _("flash sales")
+        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="flash_ends_after")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FlashItem(models.Model):
+    """One SKU of a session. ``stock`` is the activity stock (a quota of the SKU's stock set
+    aside for the session); ``sold`` rises by a conditional UPDATE (``sold + n <= stock``)
+    when an order takes units and falls when an unpaid order is released."""
+
+    session = models.ForeignKey(FlashSession, on_delete=models.CASCADE, related_name="items")
+    sku = models.ForeignKey("catalogue.Sku", on_delete=models.CASCADE, related_name="+")
+    price = models.PositiveIntegerField(_("flash price (fen)"))
+    stock = models.PositiveIntegerField(_("activity stock"))
+    sold = models.PositiveIntegerField(_("sold"), default=0)
+    per_member_limit = models.PositiveIntegerField(_("per member (units)"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(sold__lte=F("stock")), name="flash_never_oversold"),
+            models.UniqueConstraint(fields=["session", "sku"], name="flash_item_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.sku_id} {self.sold}/{self.stock}"
+
+    @property
+    def remaining(self) -> int:
+        return max(self.stock - self.sold, 0)
+
+
+class FlashUse(models.Model):
+    """Units an order took from a flash item; ``released`` once an unpaid order was
+    cancelled and its units went back to the session (set once, by a conditional update)."""
+
+    item = models.ForeignKey(FlashItem, on_delete=models.CASCADE, related_name="uses")
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField()
+    released = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["item", "member"], name="flash_use_by_member")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}: {self.quantity} ({'released' if self.released else 'held'})"
+
+
+class GroupDeal(models.Model):
+    """拼团: SKUs at a group price; a group of ``size`` members must all pay within
+    ``hours`` of the leader's payment."""
+
+    name = models.CharField(_("name"), max_length=60)
+    size = models.PositiveSmallIntegerField(_("group size"))
+    hours = models.PositiveSmallIntegerField(_("hours to fill a group"))
+    simulate_on_expiry = models.BooleanField(_("complete with simulated members on expiry"), default=False)
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        verbose_name = _("group deal")
+        verbose_name_plural = _("group deals")
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="group_deal_ends_after"),
+            models.CheckConstraint(condition=Q(size__gte=2), name="group_deal_size_2"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupDealItem(models.Model):
+    deal = models.ForeignKey(GroupDeal, on_delete=models.CASCADE, related_name="items")
+    sku = models.ForeignKey("catalogue.Sku", on_delete=models.CASCADE, related_name="+")
+    price = models.PositiveIntegerField(_("group price (fen)"))
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["deal", "sku"], name="group_deal_item_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}: {self.sku_id} at {self.price}"
+
+
+class Group(models.Model):
+    """One group of a deal. ``seats``: members holding a place (paid or not yet), raised by
+    a conditional UPDATE (``seats < size``) so a group is never overfull; ``paid``: members
+    who paid. Pending until the leader paid, then open until ``expires_at``."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the leader's payment")
+        OPEN = "open", _("Open")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed (refunded)")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    deal = models.ForeignKey(GroupDeal, on_delete=models.PROTECT, related_name="groups")
+    leader = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    size = models.PositiveSmallIntegerField()
+    seats = models.PositiveSmallIntegerField(default=1)
+    paid = models.PositiveSmallIntegerField(default=0)
+    simulated = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "expires_at"], name="group_by_expiry")]
+        constraints = [
+            models.CheckConstraint(condition=Q(seats__lte=F("size")), name="group_never_overfull"),
+            models.CheckConstraint(condition=Q(paid__lte=F("seats")), name="group_paid_within_seats"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}#{self.pk} {self.paid}/{self.size} ({self.status})"
+
+
+class GroupMember(models.Model):
+    class Status(models.TextChoices):
+        JOINED = "joined", _("Joined, not paid yet")
+        PAID = "paid", _("Paid")
+        LEFT = "left", _("Left (order cancelled)")
+        REFUNDED = "refunded", _("Refunded")
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="members")
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="+")
+    is_leader = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.JOINED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "member"], condition=~Q(status="left"), name="group_member_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}: {self.member_id} ({self.status})"

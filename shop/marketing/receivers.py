@@ -9,7 +9,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from shop import events
-from shop.marketing import services
+from shop.marketing import groups, services
 from shop.members.models import Member
 
 
@@ -18,9 +18,20 @@ def coupon_used(sender: Any, order: Any, **kwargs: Any) -> None:
     services.order_paid(order)
 
 
+@receiver(events.order_paid, dispatch_uid="marketing-group-paid")
+def group_member_paid(sender: Any, order: Any, **kwargs: Any) -> None:
+    groups.order_paid(order)  # (the expiry job counts a payment whose event was lost)
+
+
 @receiver(events.order_cancelled, dispatch_uid="marketing-coupon-returned")
 def coupon_returned(sender: Any, order: Any, **kwargs: Any) -> None:
     services.order_cancelled(order)
+
+
+@receiver(events.order_cancelled, dispatch_uid="marketing-group-member-left")
+def group_member_left(sender: Any, order: Any, **kwargs: Any) -> None:
+    if order.paid_at is not None:
+        groups.order_closed(order)
 
 
 @receiver(post_save, sender=Member, dispatch_uid="marketing-registration-coupons")

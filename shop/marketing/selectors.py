@@ -43,22 +43,29 @@ class Offer:
     name: str
     ends_at: datetime
     per_member_limit: int | None
+    remaining: int | None = None  # a flash sale's activity stock left
 
 
 def activity_offers(skus: Iterable[Sku], now: datetime | None = None) -> dict[int, Offer]:
-    """For each SKU, the one activity it sells at now (see the priority in ``shop.pricing``).
+    """For each SKU, the one activity it sells at now (see the priority in ``shop.pricing``):
+    the group price (only in a group order: ``groups.intent``), then a running flash sale,
+    then the lowest limited-time discount."""
+    from shop.marketing import flash, groups
 
-    Hook: flash-sale sessions and group prices come before limited-time discounts; when
-    they exist, look them up here first and skip the SKUs they cover."""
     now = now or timezone.now()
     skus = list(skus)
     if not skus:
         return {}
+    offers: dict[int, Offer] = groups.offers(skus, now)
+    for sku_id, offer in flash.offers([s for s in skus if s.pk not in offers], now).items():
+        offers[sku_id] = offer
+    skus = [s for s in skus if s.pk not in offers]
+    if not skus:
+        return offers
     items = DiscountItem.objects.filter(
         discount__in=running(LimitedDiscount.objects.all(), now),
         product_id__in={s.product_id for s in skus},
     ).select_related("discount")
-    offers: dict[int, Offer] = {}
     best: dict[int, tuple[int, int]] = {}
     for item in items:
         for sku in skus:
@@ -103,6 +110,7 @@ def product_offers(product: Any, now: datetime | None = None) -> list[dict[str, 
                 "name": offer.name,
                 "ends_at": offer.ends_at,
                 "per_member_limit": offer.per_member_limit,
+                "remaining": offer.remaining,  # a flash sale's activity stock left
             },
         }
         for sku in skus
@@ -276,14 +284,25 @@ def pricing_inputs(
         found.member_coupon = usable_coupon(member, coupon, now)
         found.coupon = coupon_for_pricing(found.member_coupon.template, skus, found.member_coupon.pk)
     offers = activity_offers(skus, now)
-    limited = {o.activity.id for o in offers.values() if o.per_member_limit is not None}
-    bought = discount_units_bought(member, limited) if member is not None and limited else {}
+    bought = _units_bought(member, offers.values())
     for sku, quantity in lines:
         offer = offers.get(sku.pk)
         if offer is None:
             continue
+        if offer.remaining is not None and quantity > offer.remaining:
+            found.notes.append(
+                {
+                    "sku": sku.pk,
+                    "code": "flash_sold_out",
+                    "remaining": offer.remaining,
+                    "message": _("%(name)s: only %(n)s left at the flash price.")
+                    % {"name": offer.name, "n": offer.remaining},
+                }
+            )
+            continue
+        key = (offer.activity.kind, offer.activity.id)
         if member is not None and offer.per_member_limit is not None:
-            used = bought.get(offer.activity.id, 0)
+            used = bought.get(key, 0)
             if used + quantity > offer.per_member_limit:
                 found.notes.append(
                     {
@@ -296,7 +315,24 @@ def pricing_inputs(
                     }
                 )
                 continue
-            bought[offer.activity.id] = used + quantity
+            bought[key] = used + quantity
         found.offers[sku.pk] = offer
         found.activities[sku.pk] = offer.activity
+    return found
+
+
+def _units_bought(member: Any, offers: Iterable[Offer]) -> dict[tuple[str, int], int]:
+    """Units ``member`` already bought at each limited activity (by kind and id)."""
+    from shop.marketing import flash
+
+    if member is None:
+        return {}
+    limited = [o.activity for o in offers if o.per_member_limit is not None]
+    discounts = {a.id for a in limited if a.kind == "limited_time"}
+    flashes = {a.id for a in limited if a.kind == flash.KIND}
+    found: dict[tuple[str, int], int] = {}
+    if discounts:
+        found.update({("limited_time", k): v for k, v in discount_units_bought(member, discounts).items()})
+    if flashes:
+        found.update({(flash.KIND, k): v for k, v in flash.units_bought(member, flashes).items()})
     return found

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from platform_core.parsing import as_id
 from shop import events
 from shop.catalogue.models import Category, Product, Sku
+from shop.marketing import flash, groups
 from shop.marketing.models import (
     CouponClaim,
     CouponTemplate,
@@ -382,6 +383,39 @@ def order_placed(order: Any, found: Any) -> None:
         if line.activity is not None and line.activity.kind == "limited_time"
     ]
     DiscountUse.objects.bulk_create(uses)
+    groups.order_placed(order, found.priced.lines)
+
+
+def take_activity_stock(order: Any, found: Any) -> None:
+    """Order creation's last step before its stock (so the hot rows stay locked for the
+    shortest time): the flash units, from their sessions' activity stock (a conditional
+    UPDATE; sold out → OrderRefused and everything rolls back)."""
+    flash.take_units(
+        order,
+        [
+            (line.activity.id, line.quantity)
+            for line in found.priced.lines
+            if line.activity is not None and line.activity.kind == flash.KIND
+        ],
+    )
+
+
+def order_released(order: Any) -> None:
+    """In the transaction that cancels an unpaid order (stock already returned): its flash
+    units go back to their sessions, its group place is freed."""
+    flash.order_released(order)
+    groups.order_released(order)
+
+
+def order_revivable(order: Any) -> bool:
+    """In the savepoint of a late payment's revival: whether the order may come back (its
+    flash units taken again; never a group order)."""
+    return groups.order_revivable(order) and flash.order_revivable(order)
+
+
+def shipping_blocked(order: Any) -> str | None:
+    """Why the merchant cannot ship ``order`` yet (a group buy not succeeded), or None."""
+    return groups.shipping_blocked(order)
 
 
 def order_paid(order: Any) -> int:

@@ -230,6 +230,7 @@ def order_create(
         # Stock last, just before commit: the SKU rows stay locked for the shortest time, so
         # buyers of one hot SKU queue as little as possible. Sold out → everything above is
         # rolled back with the exception.
+        marketing.take_activity_stock(order, found)  # flash-sale units (their session's row), then the SKUs'
         short = _take_stock([(line.sku.pk, line.quantity) for line in found.lines])
         if short is not None:
             raise OrderRefused("stock", _("Sold out while you were ordering."), [{"sku": short, "code": "stock"}])
@@ -256,6 +257,7 @@ def _apply(order: Order, action: str, *, actor: str, note: str = "", **fields: A
     order.save()
     OrderLog.objects.create(order=order, from_status=before, to_status=target, actor=actor, note=note[:255])
     if action == "cancel":
+        marketing.order_released(order)  # flash units back to their session, a group place freed
         _return_stock(order)
         events.publish(events.order_cancelled, order=order, reason=note)
     elif action == "close":
@@ -308,7 +310,11 @@ def order_mark_paid(order: Order, *, amount: int, actor: str, reference: str = "
             # Only an order cancelled while unpaid comes back; one closed after refunds never does.
             revive = ShopSettings.current().late_payment == ShopSettings.LatePayment.REVIVE and order.paid_at is None
             with transaction.atomic():  # a savepoint: a failed revival leaves no trace
-                taken = revive and _take_stock([(line.sku_id, line.quantity) for line in order.lines.all()]) is None
+                taken = (
+                    revive
+                    and marketing.order_revivable(order)  # flash units again; never a group order
+                    and _take_stock([(line.sku_id, line.quantity) for line in order.lines.all()]) is None
+                )
                 if not taken:
                     transaction.set_rollback(True)
             if not taken:
@@ -359,6 +365,8 @@ def order_ship(order: Order, *, carrier: str, tracking_number: str, actor: str) 
         errors["tracking_number"] = [_("Enter the tracking number.")]
     if errors:
         raise ValidationError(errors)
+    if blocked := marketing.shipping_blocked(order):  # a group buy that has not succeeded
+        raise ValidationError({"order": [blocked]})
     return _transition(order.pk, "ship", actor=actor, carrier=carrier, tracking_number=tracking_number)
 
 
@@ -367,6 +375,8 @@ def order_confirm_delivery(order: Order, *, actor: str) -> Order:
 
 
 def order_ready_for_pickup(order: Order, *, actor: str) -> Order:
+    if blocked := marketing.shipping_blocked(order):  # a group buy that has not succeeded
+        raise ValidationError({"order": [blocked]})
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         _give_pickup_code(locked)  # (paid orders have one; older rows get theirs here)

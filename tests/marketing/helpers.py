@@ -78,3 +78,42 @@ def coupon_state(tenant: Any, pk: int) -> str:
 
     with in_shop(tenant):
         return selectors.coupon_state(MemberCoupon.objects.get(pk=pk))
+
+
+def flash_session(
+    tenant: Any,
+    items: list[dict[str, Any]],
+    *,
+    starts: datetime | None = None,
+    ends: datetime | None = None,
+    **data: Any,
+) -> Any:
+    from shop.marketing import flash
+
+    now = timezone.now()
+    body = {
+        "name": "秒杀 20:00",
+        "starts_at": (starts or now - timedelta(minutes=10)).isoformat(),
+        "ends_at": (ends or now + timedelta(hours=1)).isoformat(),
+        "items": items,
+        **data,
+    }
+    with in_shop(tenant):
+        return flash.session_create(body)
+
+
+def group_deal(tenant: Any, items: list[dict[str, Any]], *, size: int = 2, hours: int = 24, **data: Any) -> Any:
+    from shop.marketing import groups
+
+    now = timezone.now()
+    body = {
+        "name": "两人团",
+        "size": size,
+        "hours": hours,
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(days=3)).isoformat(),
+        "items": items,
+        **data,
+    }
+    with in_shop(tenant):
+        return groups.deal_create(body)

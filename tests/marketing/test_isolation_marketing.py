@@ -55,3 +55,23 @@ def test_lists_show_only_the_shops_own_rows(alpha: Any, beta: Any) -> None:
     shopper = member_client(alpha, member(alpha, "13800138112"))
     assert shopper.get("/api/v1/marketing/coupons/").json() == []
     assert shopper.get("/api/v1/marketing/my-coupons/").json()["results"] == []
+
+
+def test_flash_and_group_lists_show_only_the_shops_own_rows(alpha: Any, beta: Any) -> None:
+    from platform_core.models import FeatureOverride
+    from tests.marketing.helpers import flash_session, group_deal
+
+    for key in ("flash_sales", "group_buying"):
+        FeatureOverride.objects.create(tenant=alpha, key=key, value=True, reason="test")
+    tea = product(beta, price=10000, stock=20)
+    cup = product(beta, price=10000, stock=20, name="Cup")
+    flash_session(beta, [{"sku": tea.pk, "price": 100, "stock": 1}])
+    group_deal(beta, [{"sku": cup.pk, "price": 100}])
+    staff = owner_client(alpha)
+    assert staff.get("/api/v1/console/marketing/flash-sales/").json()["results"] == []
+    assert staff.get("/api/v1/console/marketing/group-deals/").json()["results"] == []
+    shopper = member_client(alpha, member(alpha, "13800138113"))
+    listing = shopper.get("/api/v1/marketing/flash-sales/").json()
+    assert (listing["current"], listing["next"]) == ([], [])
+    assert shopper.get("/api/v1/marketing/group-deals/").json() == []
+    assert shopper.get("/api/v1/marketing/my-groups/").json() == []
