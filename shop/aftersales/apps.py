@@ -14,6 +14,8 @@ class AfterSalesConfig(AppConfig):
         # the completion timer leaves an order with an open after-sale alone
         if selectors.without_open_aftersales not in orders.completion_filters:
             orders.completion_filters.append(selectors.without_open_aftersales)
+        if selectors.fulfilment_blocked not in orders.fulfilment_guards:
+            orders.fulfilment_guards.append(selectors.fulfilment_blocked)
 
         from shop import events
         from shop.aftersales import services

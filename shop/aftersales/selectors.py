@@ -52,3 +52,13 @@ def claimed_by_line(order: Order) -> dict[int, tuple[int, int]]:
 def without_open_aftersales(orders: QuerySet[Order]) -> QuerySet[Order]:
     """The orders of ``orders`` that have no open after-sale (the completion timer's hold)."""
     return orders.exclude(pk__in=AfterSale.objects.filter(status__in=OPEN).values("order_id"))
+
+
+def fulfilment_blocked(order: Order) -> str | None:
+    """An order with an open request for money back is not shipped (or handed over) until
+    the merchant has answered it: the units it names may be refunded and back in stock."""
+    from django.utils.translation import gettext as _
+
+    if AfterSale.objects.filter(order=order, status__in=OPEN).exists():
+        return _("The buyer asked for a refund on this order: review the after-sales request before shipping.")
+    return None

@@ -356,6 +356,19 @@ def _give_pickup_code(order: Order) -> None:
     raise RuntimeError("could not find a free pickup code")
 
 
+# Other parts of the shop that may hold an order back from shipping or pickup register a
+# check here: it answers why not (a message for the merchant) or None.
+fulfilment_guards: list[Callable[[Order], str | None]] = []
+
+
+def _check_fulfilment(order: Order) -> None:
+    if blocked := marketing.shipping_blocked(order):  # a group buy that has not succeeded
+        raise ValidationError({"order": [blocked]})
+    for guard in fulfilment_guards:
+        if blocked := guard(order):
+            raise ValidationError({"order": [blocked]})
+
+
 def order_ship(order: Order, *, carrier: str, tracking_number: str, actor: str) -> Order:
     carrier, tracking_number = carrier.strip(), tracking_number.strip()
     errors = {}
@@ -365,8 +378,7 @@ def order_ship(order: Order, *, carrier: str, tracking_number: str, actor: str) 
         errors["tracking_number"] = [_("Enter the tracking number.")]
     if errors:
         raise ValidationError(errors)
-    if blocked := marketing.shipping_blocked(order):  # a group buy that has not succeeded
-        raise ValidationError({"order": [blocked]})
+    _check_fulfilment(order)
     return _transition(order.pk, "ship", actor=actor, carrier=carrier, tracking_number=tracking_number)
 
 
@@ -375,8 +387,7 @@ def order_confirm_delivery(order: Order, *, actor: str) -> Order:
 
 
 def order_ready_for_pickup(order: Order, *, actor: str) -> Order:
-    if blocked := marketing.shipping_blocked(order):  # a group buy that has not succeeded
-        raise ValidationError({"order": [blocked]})
+    _check_fulfilment(order)
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         _give_pickup_code(locked)  # (paid orders have one; older rows get theirs here)

@@ -47,3 +47,24 @@ def test_after_shipping_the_fee_stays(alpha: Any, shipping_fee: int) -> None:
     answer = ask(client, alpha, order, [(line, 1)], kind="return_refund")
     assert answer.status_code == 201 and answer.json()["refund_amount"] == 5000
     assert answer.json()["shipping_refund"] == 0
+
+
+def test_an_open_refund_request_holds_shipping_until_answered(alpha: Any, shipping_fee: int) -> None:
+    from django.core.exceptions import ValidationError
+
+    from shop.aftersales import services as aftersales
+    from shop.aftersales.models import AfterSale
+    from shop.orders import services as orders
+
+    buyer, client = buyer_and_client(alpha, "13800138002")
+    order = paid_order(alpha, buyer, [(5000, 2)])
+    (line,) = line_ids(alpha, order)
+    asked = ask(client, alpha, order, [(line, 1)])
+    assert asked.status_code == 201
+    with in_shop(alpha):
+        with pytest.raises(ValidationError) as held:
+            orders.order_ship(order, carrier="顺丰", tracking_number="SF2", actor="staff:1")
+        assert "after-sales request" in str(held.value) or "售后" in str(held.value)
+        aftersales.aftersale_reject(AfterSale.objects.get(pk=asked.json()["id"]), reason="已发货途中", actor="staff:1")
+        shipped = orders.order_ship(order, carrier="顺丰", tracking_number="SF2", actor="staff:1")
+        assert shipped.status == "shipped"
