@@ -262,12 +262,20 @@ def refusal_details(details: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def payment_methods() -> list[dict[str, Any]]:
+def payment_methods(order: Any = None) -> list[dict[str, Any]]:
+    """How ``order`` can be paid: the member's shop balance first when it covers the order."""
     from platform_core import stripe_gateway
+    from platform_core.money import format_money
     from shop.payments.models import PaymentSettings
+    from shop.wallet import services as wallet
 
     shop = PaymentSettings.current()
     methods = []
+    if order is not None and order.payable >= 1:
+        have = wallet.balance(order.member_id)
+        if have >= order.payable:
+            label = _("Shop balance (%(amount)s available)") % {"amount": format_money(have, order.currency)}
+            methods.append({"key": "balance", "label": label})
     if stripe_gateway.stripe_enabled():
         methods.append({"key": "stripe", "label": _("Card")})
     if shop.offline_enabled:
