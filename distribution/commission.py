@@ -10,8 +10,11 @@ passed on to the next one up (the chain keeps its levels: level 2 stays level 2)
 
 Rate precedence for each line and level: SKU > product > category > grade > default;
 an override is a percent (bp) of the base or a fixed amount × quantity (never more than the
-base). Base: the order line's ``amount_paid`` (after discounts, without shipping).
-Amounts round down to the fen.
+base). All levels of a line together never earn more than its base: any excess comes off
+the highest level first (the settings also refuse grade or override rates summing over
+100%). Base: the order line's ``amount_paid`` (after discounts, without shipping).
+Amounts round down to the fen. A paid order found cancelled when its commission is
+decided earns nothing (decided with 0 lines).
 
 Queries are constant whatever the tree's depth: the uplines come from the path of the
 first earner in one query.
@@ -19,6 +22,7 @@ first earner in one query.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +46,7 @@ from platform_core.features import DISTRIBUTION_LEVEL_CAP, feature_value
 
 D = Distributor.Status
 R = CommissionLine.RateSource
+log = logging.getLogger(__name__)
 
 
 def effective_levels(tenant: Any, settings: DistributionSettings) -> int:
@@ -132,6 +137,7 @@ def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
         overrides = {(o.scope, o.target_id, o.level): o for o in RateOverride.objects.filter(q)}
     made: list[CommissionLine] = []
     for line in lines:
+        of_line: list[CommissionLine] = []
         for level, distributor, self_purchase in chain:
             assert distributor is not None
             source, rate, fixed = _rate(line, level, distributor, settings, overrides, product_category)
@@ -141,7 +147,7 @@ def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
                 amount = line.amount_paid * int(rate or 0) // BP
             if amount <= 0:
                 continue
-            made.append(
+            of_line.append(
                 CommissionLine(
                     order=order,
                     order_line=line,
@@ -158,7 +164,22 @@ def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
                     amount=amount,
                 )
             )
+        # all levels together never earn more than the line's base: the excess comes off
+        # the highest level first
+        excess = sum(c.amount for c in of_line) - line.amount_paid
+        for c in sorted(of_line, key=lambda c: -c.level):
+            cut = min(max(0, excess), c.amount)
+            c.amount -= cut
+            excess -= cut
+        made += [c for c in of_line if c.amount > 0]
+    from shop.orders.models import Order
+
     with transaction.atomic():
+        # a paid order closed meanwhile (refunded in full, a failed group buy, …) earns
+        # nothing: decided with 0 lines (the catch-up scan must not pay it later)
+        status = Order.objects.select_for_update().filter(pk=order.pk).values_list("status", flat=True).first()
+        if status in (None, Order.Status.CANCELLED):
+            made = []
         # the marker first: a concurrent second delivery waits here, then finds it
         with connection.cursor() as cursor:
             cursor.execute(
@@ -189,7 +210,12 @@ def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
             ],
             accounts,
         )
+    # after the accrual committed, in its own transactions (the expense account is not
+    # held while distributors' accounts are locked: the lock order of ``refund_lines``)
+    try:
         _catch_up_refunds(order)
+    except Exception:  # noqa: BLE001 - the accrual stands; the catch-up scan applies the refunds
+        log.exception("distribution: refunds of order %s left to the catch-up", order.pk)
     return made
 
 
@@ -213,26 +239,70 @@ def commission_catch_up(tenant: Any, now: datetime | None = None) -> int:
     )
     count = 0
     for order in missing:
-        commission_for_order(tenant, order)
+        commission_for_order(tenant, order)  # (a cancelled one is decided with 0 lines)
         count += 1
-    for aftersale in AfterSale.objects.filter(status=AfterSale.Status.REFUNDED, refunded_at__range=window)[:500]:
-        refund_aftersale(aftersale)
+    # paid orders cancelled in the window (their event's receiver may have failed)
+    cancelled = Order.objects.filter(
+        status=Order.Status.CANCELLED, paid_at__isnull=False, cancelled_at__range=window
+    ).filter(Exists(CommissionLine.objects.filter(order_id=OuterRef("pk"))))
+    for order in _paged(cancelled):
+        cancel_order(order)
+    refunded = AfterSale.objects.filter(status=AfterSale.Status.REFUNDED, refunded_at__range=window)
+    for aftersale in _paged(refunded):
+        refund_aftersale(aftersale)  # (waits while a refund of it is pending)
+    from distribution.settlement import refund_payment
+    from shop.payments.models import Refund
+
+    payment_refunds = Refund.objects.filter(
+        status=Refund.Status.SUCCEEDED, aftersales__isnull=True, updated_at__range=window
+    ).select_related("payment__order")
+    for refund in _paged(payment_refunds):
+        refund_payment(refund.payment.order, refund)
     return count
+
+
+def _paged(queryset: Any, size: int = 500) -> Any:
+    """Every row of ``queryset``, by id, ``size`` at a time (none left out however many)."""
+    last = 0
+    while True:
+        page = list(queryset.filter(pk__gt=last).order_by("pk")[:size])
+        yield from page
+        if len(page) < size:
+            return
+        last = page[-1].pk
+
+
+def cancel_order(order: Any) -> int:
+    """A paid order ended cancelled: whatever commission of it still stands is taken back
+    (after-sales' refunds already taken back count: the amounts are cumulative per line,
+    so nothing is taken twice). Keyed by the order: once."""
+    from distribution.settlement import refund_lines
+
+    rows = [(line_id, amount) for line_id, amount in order.lines.values_list("pk", "amount_paid")]
+    return refund_lines(rows, reference=f"order_cancelled:{order.pk}")
 
 
 def _catch_up_refunds(order: Any) -> None:
     """Events may arrive out of order: an after-sale of this order refunded before its
     commission was recorded is applied now (keyed like the event's, so never twice)."""
-    from distribution.settlement import refund_lines
+    from distribution.settlement import refund_lines, refund_payment
     from shop.aftersales.models import AfterSale, AfterSaleLine
+    from shop.payments.models import Refund
 
+    pending = Refund.objects.filter(aftersales=OuterRef("aftersale_id"), status=Refund.Status.PENDING)
     done: dict[int, list[tuple[int, int]]] = {}
-    for aftersale_id, line_id, amount in AfterSaleLine.objects.filter(
-        aftersale__order=order, aftersale__status=AfterSale.Status.REFUNDED
-    ).values_list("aftersale_id", "order_line_id", "amount"):
+    for aftersale_id, line_id, amount in (
+        AfterSaleLine.objects.filter(aftersale__order=order, aftersale__status=AfterSale.Status.REFUNDED)
+        .filter(~Exists(pending))
+        .values_list("aftersale_id", "order_line_id", "amount")
+    ):
         done.setdefault(aftersale_id, []).append((line_id, amount))
     for aftersale_id, rows in sorted(done.items()):
         refund_lines(rows, reference=f"aftersale:{aftersale_id}")
+    for refund in Refund.objects.filter(
+        payment__order_id=order.pk, status=Refund.Status.SUCCEEDED, aftersales__isnull=True
+    ).order_by("id"):
+        refund_payment(order, refund)
 
 
 def preview(product: Any, distributor: Distributor | None) -> list[dict[str, Any]]:

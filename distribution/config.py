@@ -189,6 +189,8 @@ def _grades(value: Any, levels: int, errors: Errors) -> list[dict[str, Any]] | N
             raw_rates = [*raw_rates, None, None, None][:3]
             for r in raw_rates:
                 rates.append(_int(r, 0, BP, sub, "rates_bp", nullable=True))
+            if not sub and sum(r for r in rates if r is not None) > BP:
+                sub["rates_bp"] = [_("The rates of all levels together cannot exceed 100%.")]
         own = _int(item.get("min_own_sales", 0), 0, MAX_FEN, sub, "min_own_sales")
         team = _int(item.get("min_team_sales", 0), 0, MAX_FEN, sub, "min_team_sales")
         invitees = _int(item.get("min_direct_invitees", 0), 0, 1_000_000, sub, "min_direct_invitees")
@@ -257,6 +259,17 @@ def _overrides(value: Any, errors: Errors) -> list[dict[str, Any]] | None:
         out.append(
             {"scope": scope, "target_id": target, "level": level, "mode": mode, "rate_bp": rate, "amount": amount}
         )
+    percent: dict[tuple[str, int], int] = {}
+    for o in out:
+        if o["mode"] == "percent":
+            percent[(o["scope"], o["target_id"])] = percent.get((o["scope"], o["target_id"]), 0) + int(o["rate_bp"])
+    for (scope, target), total in percent.items():
+        if total > BP:
+            errors["overrides"] = [
+                _("The %(scope)s %(id)s: the rates of all levels together cannot exceed 100%%.")
+                % {"scope": scope, "id": target}
+            ]
+            return None
     for scope, model in (("category", Category), ("product", Product), ("sku", Sku)):
         ids = wanted[scope]
         if ids:

@@ -1,10 +1,14 @@
 """Team dividends for grade leaders (feature ``team_dividends``, switched on in the
 settings): once per calendar month, each active distributor whose grade has a dividend
 rate earns ``team sales × rate`` (rounded down), where team sales are what buyers paid
-(net of refunds) on order lines whose level-1 commission in their team (themselves and
-their whole downline) was settled in that month. Posted straight to ``available`` (the
-lines behind it are settled already), keyed by leader and month: rerunning pays nothing
-twice."""
+(net of refunds) on order lines whose level-1 commission in their team was settled in that
+month. Posted straight to ``available`` (the lines behind it are settled already), keyed
+by leader and month: rerunning pays nothing twice.
+
+The team is bounded like commission (the 3-level legal ceiling): the leader and their
+downline at most ``levels - 1`` below them (ltree depth difference), ``levels`` being the
+shop's effective level cap (``commission.effective_levels``), so the leader is never more
+than ``levels`` levels above a sale's first earner's level; deeper sales never count."""
 
 from __future__ import annotations
 
@@ -35,6 +39,9 @@ def dividends_for_month(tenant: Any, now: datetime | None = None) -> dict[int, i
         return {}
     if not has_feature(tenant, "team_dividends"):
         return {}
+    from distribution.commission import effective_levels
+
+    levels = effective_levels(tenant, settings)
     start, end, label = month_bounds(now or timezone.now())
     leaders = list(
         Distributor.objects.select_related("grade").filter(
@@ -49,8 +56,8 @@ def dividends_for_month(tenant: Any, now: datetime | None = None) -> dict[int, i
                 "SELECT coalesce(sum(c.base - c.refunded_base), 0) FROM distribution_commissionline c "
                 "JOIN distribution_distributor d ON d.id = c.distributor_id "
                 "WHERE c.level = 1 AND c.status = 'settled' AND c.settled_at >= %s AND c.settled_at < %s "
-                "AND d.path <@ %s::ltree",
-                [start, end, leader.path],
+                "AND d.path <@ %s::ltree AND nlevel(d.path) - nlevel(%s::ltree) < %s",
+                [start, end, leader.path, leader.path, levels],
             )
             row = cursor.fetchone()
         sales = int(row[0]) if row else 0

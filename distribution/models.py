@@ -410,6 +410,7 @@ class Withdrawal(models.Model):
     class Status(models.TextChoices):
         REQUESTED = "requested", _("Requested")
         APPROVED = "approved", _("Approved")
+        PAYING = "paying", _("Paying")  # a Stripe transfer asked for, its outcome not known yet
         PAID = "paid", _("Paid")
         REJECTED = "rejected", _("Rejected")
         FAILED = "failed", _("Failed")
@@ -428,6 +429,7 @@ class Withdrawal(models.Model):
     reference = models.CharField(max_length=120, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     attempt = models.PositiveIntegerField(default=0)
+    transfer_id = models.CharField(max_length=255, blank=True)  # Stripe Connect: the transfer
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -437,7 +439,7 @@ class Withdrawal(models.Model):
             # one open request per distributor at a time
             models.UniqueConstraint(
                 fields=["distributor"],
-                condition=Q(status="requested") | Q(status="approved"),
+                condition=Q(status="requested") | Q(status="approved") | Q(status="paying"),
                 name="dist_one_open_withdrawal",
             ),
         ]

@@ -115,12 +115,31 @@ def _order_paid(order: Any) -> None:
 
 @receiver(events.aftersale_closed, dispatch_uid="distribution-aftersale-closed")
 def on_aftersale_closed(sender: Any, aftersale: Any, outcome: str, **kwargs: Any) -> None:
+    """An after-sale refunded: its commission is taken back once the money is actually
+    back (``settlement.refund_aftersale`` waits while a refund of it is pending; the
+    refund's success, ``order_refunded``, takes it back then)."""
     if outcome != "refunded":
         return
     try:
         settlement.refund_aftersale(aftersale)
     except Exception:  # noqa: BLE001 - the catch-up scan applies it later
         log.exception("distribution: after-sale %s refunded, reversal left to the catch-up", aftersale.pk)
+
+
+@receiver(events.order_refunded, dispatch_uid="distribution-order-refunded")
+def on_order_refunded(sender: Any, order: Any, refund: Any, **kwargs: Any) -> None:
+    """Money went back: an after-sale's refund completes that after-sale's reversal; a
+    refund with no after-sale behind it (the merchant's order page) is spread over the
+    order's lines and taken back (``settlement.refund_payment``). Once per refund."""
+    try:
+        aftersales = list(refund.aftersales.all())
+        if aftersales:
+            for aftersale in aftersales:
+                settlement.refund_aftersale(aftersale)
+        else:
+            settlement.refund_payment(order, refund)
+    except Exception:  # noqa: BLE001 - a refund never fails because of distribution
+        log.exception("distribution: refund %s of order %s, reversal left to the catch-up", refund.pk, order.pk)
 
 
 @receiver(events.order_cancelled, dispatch_uid="distribution-order-cancelled")
@@ -130,8 +149,10 @@ def on_order_cancelled(sender: Any, order: Any, **kwargs: Any) -> None:
     back count: the amounts are cumulative per line, so nothing is taken twice)."""
     if order.paid_at is None:
         return
-    rows = [(line_id, amount) for line_id, amount in order.lines.values_list("pk", "amount_paid")]
-    settlement.refund_lines(rows, reference=f"order_cancelled:{order.pk}")
+    try:
+        commission.cancel_order(order)
+    except Exception:  # noqa: BLE001 - the catch-up scan takes it back later
+        log.exception("distribution: order %s cancelled, reversal left to the catch-up", order.pk)
 
 
 @receiver(distributor_code_claimed, dispatch_uid="distribution-coupon-code-claimed")

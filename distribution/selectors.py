@@ -280,7 +280,7 @@ def _withdrawal_steps(w: Any) -> list[dict[str, Any]]:
         reached = [W.REQUESTED, W.APPROVED, w.status] if w.status == W.FAILED else [W.REQUESTED, w.status]
     else:
         reached = [W.REQUESTED, W.APPROVED, W.PAID]
-    order = {W.REQUESTED: 0, W.APPROVED: 1, W.PAID: 2, W.REJECTED: 1, W.FAILED: 2}
+    order = {W.REQUESTED: 0, W.APPROVED: 1, W.PAYING: 1, W.PAID: 2, W.REJECTED: 1, W.FAILED: 2}
     at = order[w.status]
     return [{"key": s, "label": str(W(s).label), "done": order[s] <= at, "current": s == w.status} for s in reached]
 
@@ -433,7 +433,9 @@ def centre_summary(
     out["share"] = share_data(me, host=host, scheme=scheme) if me.is_active else None
     recent = list(Withdrawal.objects.filter(distributor=me)[:10])
     out["withdrawals"] = [withdrawal_row(w) for w in recent]
-    has_open = any(w.status in (Withdrawal.Status.REQUESTED, Withdrawal.Status.APPROVED) for w in recent)
+    has_open = any(
+        w.status in (Withdrawal.Status.REQUESTED, Withdrawal.Status.APPROVED, Withdrawal.Status.PAYING) for w in recent
+    )
     out["withdraw"] = {
         "methods": withdrawal_methods(settings),
         "minimum": settings.withdrawal_minimum,

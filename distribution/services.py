@@ -42,9 +42,21 @@ def valid_binding(member: Any, now: datetime | None = None) -> Binding | None:
     return binding
 
 
+def _tree_lock(*, shared: bool) -> None:
+    """The tree's lock domain, for the transaction: a move (``member_rebind``) takes it
+    alone; a new distributor shares it, so its path is built from its parent's current
+    path (never from one a concurrent move is about to change)."""
+    with connection.cursor() as cursor:
+        if shared:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(hashtext('distribution-tree'))")
+        else:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('distribution-tree'))")
+
+
 def _create(member: Any, *, status: str, application: dict[str, Any] | None = None, actor: str) -> Distributor:
     """A new distributor for ``member`` whose parent is their bound distributor (if that
     one is active), with its path. Caller holds a transaction."""
+    _tree_lock(shared=True)  # before the parent is read
     binding = valid_binding(member)
     parent = binding.distributor if binding and binding.distributor.is_active else None
     now = timezone.now()
@@ -105,6 +117,7 @@ def distributor_apply(member: Any, answers: Any, *, agreement_accepted: Any, inv
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
+        _tree_lock(shared=True)  # first (as ``member_rebind`` does), before the binding's row
         if Distributor.objects.filter(member=member).exclude(status=D.REJECTED).exists():
             raise ValidationError({"non_field_errors": [_("You are already a distributor or have applied.")]})
         Distributor.objects.filter(member=member, status=D.REJECTED).delete()
@@ -286,8 +299,7 @@ def member_rebind(member: Any, distributor: Distributor, *, reason: Any, actor: 
     with transaction.atomic():
         # the tree is one lock domain: moves are rare, and two concurrent moves could
         # otherwise create a loop between them
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('distribution-tree'))")
+        _tree_lock(shared=False)
         target = Distributor.objects.select_for_update().get(pk=distributor.pk)
         problem = _check_target(member, target)
         if problem:

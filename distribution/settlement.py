@@ -6,11 +6,15 @@ and exactly ``amount`` once the whole line is refunded (computed on the cumulati
 base, so repeated partial refunds never drift nor exceed the commission). While pending it
 is reversed from ``pending``; once settled it is clawed back from ``available``, and what
 ``available`` lacks becomes ``clawback_debt`` — never capped, never lost; later
-settlements repay the debt first.
+settlements repay the debt first. An after-sale's refund is taken back once its money is
+back (``refund_aftersale``); a refund from the order's payments with no after-sale behind
+it (the merchant's order page) is spread over the order's lines (``refund_payment``).
 
 Settlement (``settle_due``): a pending line is due when its order completed (which is
 after the after-sales window) ``hold_days`` ago, no after-sale is open on its order line,
-and — in monthly mode — it was due by the latest settlement day. Batches of lines are
+and — in monthly mode — it was due by the latest settlement day. (An after-sale refunded
+while its refund is still pending holds its lines too: the commission is taken back only
+once the money is back, ``refund_aftersale``.) Batches of lines are
 settled each in one transaction, the lines locked (skipping those a refund holds) and
 moved with a ``status='pending'`` guard, each posting keyed by its line: a run killed at
 any point and run again settles nothing twice.
@@ -25,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from distribution import ledger
@@ -89,10 +93,79 @@ def refund_lines(refunded: Iterable[tuple[int, int]], *, reference: str) -> int:
     return total
 
 
+def money_back(aftersale: Any) -> bool:
+    """The after-sale is refunded and none of its refunds still waits for the provider (a
+    failed refund was superseded by a later attempt: only pending ones wait)."""
+    from shop.aftersales.models import AfterSale
+    from shop.payments.models import Refund
+
+    return (
+        aftersale.status == AfterSale.Status.REFUNDED
+        and not aftersale.refunds.filter(status=Refund.Status.PENDING).exists()
+    )
+
+
 def refund_aftersale(aftersale: Any) -> int:
-    """An after-sale was refunded: its lines say how much of each order line went back."""
-    rows = [(row.order_line_id, row.amount) for row in aftersale.lines.all()]
-    return refund_lines(rows, reference=f"aftersale:{aftersale.pk}")
+    """An after-sale was refunded: its lines say how much of each order line went back.
+    Only once the money is actually back (a refund that later fails reopens the
+    after-sale, which may then be rejected: its commission must still stand)."""
+    from shop.aftersales.models import AfterSale
+
+    current = AfterSale.objects.filter(pk=aftersale.pk).first()
+    if current is None or not money_back(current):
+        return 0
+    rows = [(row.order_line_id, row.amount) for row in current.lines.all()]
+    return refund_lines(rows, reference=f"aftersale:{current.pk}")
+
+
+def refund_payment(order: Any, refund: Any) -> int:
+    """A refund made from the order's payments with no after-sale behind it (the merchant's
+    order page): the part of it beyond what the goods still have left to refund is shipping
+    (taken out first); the goods share is spread over the order's lines by what each has
+    left (largest remainder), then taken back like an after-sale's refund. Once per refund."""
+    from shop.payments.models import Refund
+
+    if refund.status != Refund.Status.SUCCEEDED or refund.aftersales.exists():
+        return 0
+    reference = f"payment_refund:{refund.pk}"
+    order_lines = list(order.lines.order_by("id").values_list("pk", "amount_paid"))
+    if not order_lines:
+        return 0
+    with transaction.atomic():
+        # the order's commission lines locked first (the lock order of ``refund_lines``): a
+        # second delivery waits, then finds this refund's postings and does nothing
+        ids = list(
+            CommissionLine.objects.select_for_update()
+            .filter(order_id=order.pk)
+            .order_by("id")
+            .values_list("pk", flat=True)
+        )
+        if (
+            not ids
+            or LedgerTransaction.objects.filter(idempotency_key__in=[f"refund:{reference}:{pk}" for pk in ids]).exists()
+        ):
+            return 0
+        return _refund_payment(order, order_lines, refund.amount, reference)
+
+
+def _refund_payment(order: Any, order_lines: list[tuple[int, int]], amount: int, reference: str) -> int:
+    from shop.aftersales.models import AfterSale, AfterSaleLine
+    from shop.pricing import allocate
+
+    refunded: dict[int, int] = {}
+    for line_id, back in AfterSaleLine.objects.filter(
+        aftersale__order=order, aftersale__status=AfterSale.Status.REFUNDED
+    ).values_list("order_line_id", "amount"):
+        refunded[line_id] = refunded.get(line_id, 0) + back
+    for line_id, base in CommissionLine.objects.filter(order_line_id__in=[pk for pk, _a in order_lines]).values_list(
+        "order_line_id", "refunded_base"
+    ):
+        refunded[line_id] = max(refunded.get(line_id, 0), base)
+    left = [max(0, paid - refunded.get(pk, 0)) for pk, paid in order_lines]
+    goods = min(amount, sum(left))  # the rest of the refund is shipping
+    shares = allocate(goods, left)
+    rows = [(pk, share) for (pk, _paid), share in zip(order_lines, shares, strict=True) if share > 0]
+    return refund_lines(rows, reference=reference)
 
 
 def cutoff(settings: DistributionSettings, now: datetime) -> datetime:
@@ -115,7 +188,14 @@ def due_lines(now: datetime | None = None) -> Any:
     settings = DistributionSettings.current()
     now = now or timezone.now()
     by = cutoff(settings, now) - timedelta(days=settings.hold_days)
-    open_aftersale = AfterSaleLine.objects.filter(order_line_id=OuterRef("order_line_id"), aftersale__status__in=OPEN)
+    from shop.aftersales.models import AfterSale
+    from shop.payments.models import Refund
+
+    # an after-sale still open, or refunded while its money is not back yet
+    waiting = Refund.objects.filter(aftersales=OuterRef("aftersale_id"), status=Refund.Status.PENDING)
+    open_aftersale = AfterSaleLine.objects.filter(order_line_id=OuterRef("order_line_id")).filter(
+        Q(aftersale__status__in=OPEN) | Q(Exists(waiting), aftersale__status=AfterSale.Status.REFUNDED)
+    )
     return CommissionLine.objects.filter(
         status=C.PENDING,
         order__status=Order.Status.COMPLETED,

@@ -1,18 +1,27 @@
 """Withdrawals: ``requested → approved → paid``, ``requested → rejected`` (funds back),
-``approved → failed`` (funds back, reason kept; the distributor may request again).
+``approved → failed`` (funds back, reason kept; the distributor may request again);
+Stripe Connect: ``approved → paying → paid | failed``.
+
+Funds back repay an outstanding ``clawback_debt`` first, the rest becomes available; no
+withdrawal may be requested while a debt is owed (later earnings repay it first).
 
 A request moves the amount from ``available`` to ``withdrawing`` in the same transaction,
 through the ledger's SQL guard (the balance never goes below zero, so two concurrent
 requests cannot overdraw); a partial unique index allows one open request per distributor.
 Paying moves ``withdrawing`` to ``paid_out`` (net of the fee) and the fee to the shop.
 Stripe Connect (``withdrawal_payout_stripe``): a transfer from the platform's Stripe
-balance to the distributor's connected account for the net amount, with an idempotency
-key naming the shop and the withdrawal (a retry never pays twice); Stripe's refusal
-marks the withdrawal failed with its message (funds back to available)."""
+balance to the distributor's connected account for the net amount. The withdrawal is
+``paying`` (committed) before Stripe is called; each try counts an ``attempt`` and names
+it in the idempotency key, after looking the transfer up by its transfer group (a transfer
+made by an earlier try pays it: never twice). Stripe's refusal marks the withdrawal failed
+with its message (funds back); while ``paying``, the merchant can mark it failed only once
+Stripe confirms it holds no transfer for it."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -61,8 +70,22 @@ def withdrawal_request(distributor: Distributor, data: dict[str, Any]) -> Withdr
     try:
         with transaction.atomic():
             accounts = ledger.lock_accounts(
-                [(distributor.pk, Account.AVAILABLE), (distributor.pk, Account.WITHDRAWING)]
+                [
+                    (distributor.pk, Account.AVAILABLE),
+                    (distributor.pk, Account.WITHDRAWING),
+                    (distributor.pk, Account.CLAWBACK_DEBT),
+                ]
             )
+            debt = -accounts[(distributor.pk, Account.CLAWBACK_DEBT)].balance
+            if debt > 0:  # commission taken back is owed first: repaid from the next earnings
+                raise ValidationError(
+                    {
+                        "amount": [
+                            _("You owe %(debt)s of commission taken back; withdraw once it is repaid.")
+                            % {"debt": format_money(debt)}
+                        ]
+                    }
+                )
             if settings.withdrawal_daily_cap is not None:
                 start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
                 today = (
@@ -116,15 +139,22 @@ def _locked(withdrawal: Withdrawal, allowed: set[str]) -> Withdrawal:
 
 
 def _funds_back(locked: Withdrawal, step: str) -> None:
+    """The amount leaves ``withdrawing``: a clawback debt taken meanwhile is repaid from it
+    first, the rest is available again."""
     d = locked.distributor_id
-    accounts = ledger.lock_accounts([(d, Account.AVAILABLE), (d, Account.WITHDRAWING)])
+    accounts = ledger.lock_accounts([(d, Account.AVAILABLE), (d, Account.WITHDRAWING), (d, Account.CLAWBACK_DEBT)])
+    repay = min(locked.amount, -accounts[(d, Account.CLAWBACK_DEBT)].balance)
     ledger.post(
         [
             Posting(
                 "withdraw_back",
                 f"withdraw:{locked.pk}:{step}",
                 f"withdrawal:{locked.pk}",
-                [((d, Account.WITHDRAWING), -locked.amount), ((d, Account.AVAILABLE), locked.amount)],
+                [
+                    ((d, Account.WITHDRAWING), -locked.amount),
+                    ((d, Account.CLAWBACK_DEBT), repay),
+                    ((d, Account.AVAILABLE), locked.amount - repay),
+                ],
             )
         ],
         accounts,
@@ -155,7 +185,7 @@ def withdrawal_paid(withdrawal: Withdrawal, *, reference: Any, actor: str) -> Wi
         locked = Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
         if locked.status == W.PAID:
             return locked
-        locked = _locked(locked, {W.APPROVED})
+        locked = _locked(locked, {W.APPROVED, W.PAYING})
         d = locked.distributor_id
         keys = [(d, Account.WITHDRAWING), (d, Account.PAID_OUT), (None, Account.WITHDRAWAL_FEES)]
         accounts = ledger.lock_accounts(keys)
@@ -176,15 +206,35 @@ def withdrawal_paid(withdrawal: Withdrawal, *, reference: Any, actor: str) -> Wi
         )
         locked.status, locked.reference = W.PAID, reference
         locked.save(update_fields=["status", "reference", "updated_at"])
+        if locked.method == Withdrawal.Method.SHOP_BALANCE:  # the net onto the member's shop balance, once
+            from shop.wallet.services import credit_withdrawal
+
+            credit_withdrawal(locked.distributor.member_id, locked.net, withdrawal_id=locked.pk)
     return locked
 
 
 def withdrawal_failed(withdrawal: Withdrawal, *, reason: Any, actor: str) -> Withdrawal:
+    """The merchant says the payout failed (funds back). A Stripe Connect withdrawal whose
+    transfer was asked for (``paying``) fails only once Stripe confirms it holds no
+    transfer for it; one found makes it paid instead."""
     reason = str(reason or "").strip()[:200]
     if not reason:
         raise ValidationError({"reason": [_("Say why the payout failed.")]})
+    current = Withdrawal.objects.get(pk=withdrawal.pk)
+    if current.method != Withdrawal.Method.STRIPE_CONNECT:
+        return _failed(withdrawal, reason, {W.APPROVED})
+    with _payout_lock(current):
+        current = Withdrawal.objects.get(pk=withdrawal.pk)
+        if current.status == W.PAYING:
+            found = _stripe_transfer(current)  # raises while Stripe gives no clear answer
+            if found is not None:
+                return _transfer_made(current, found, actor)
+        return _failed(withdrawal, reason, {W.APPROVED, W.PAYING})
+
+
+def _failed(withdrawal: Withdrawal, reason: str, allowed: set[str]) -> Withdrawal:
     with transaction.atomic():
-        locked = _locked(withdrawal, {W.APPROVED})
+        locked = _locked(withdrawal, allowed)
         locked.status, locked.reason = W.FAILED, reason
         _funds_back(locked, "failed")
         locked.save(update_fields=["status", "reason", "updated_at"])
@@ -195,19 +245,82 @@ def withdrawal_of(distributor: Distributor, pk: Any) -> Withdrawal | None:
     return Withdrawal.objects.filter(distributor=distributor, pk=as_id(pk) or 0).first()
 
 
-def withdrawal_payout_stripe(withdrawal: Withdrawal, *, actor: str) -> Withdrawal:
-    """Pay an approved Stripe Connect withdrawal by a transfer; idempotent."""
+@contextmanager
+def _payout_lock(withdrawal: Withdrawal) -> Iterator[None]:
+    """Held (a session advisory lock, released however it ends) while Stripe is asked
+    about this withdrawal's transfer: a second payout or a manual "failed" at the same
+    moment is refused rather than sent alongside."""
+    key = f"{current_schema()}-withdrawal-payout-{withdrawal.pk}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
+        row = cursor.fetchone()
+    if not (row and row[0]):
+        raise ValidationError({"status": [_("A payout of this withdrawal is in progress; try again shortly.")]})
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+
+
+def _transfer_group(withdrawal: Withdrawal) -> str:
+    return f"{current_schema()}-withdrawal-{withdrawal.pk}"
+
+
+def _stripe_transfer(withdrawal: Withdrawal) -> str | None:
+    """The id of the transfer Stripe holds for this withdrawal (looked up by its transfer
+    group), or None when Stripe confirms there is none. Raises ValidationError while
+    Stripe gives no clear answer."""
     from platform_core import stripe_gateway as gateway
 
-    locked = Withdrawal.objects.get(pk=withdrawal.pk)
-    if locked.status == W.PAID:
-        return locked
-    if locked.method != Withdrawal.Method.STRIPE_CONNECT:
-        raise ValidationError({"method": [_("Only a Stripe Connect withdrawal is paid through Stripe.")]})
-    if locked.status != W.APPROVED:
-        raise ValidationError(
-            {"status": [_("Not possible while the withdrawal is: %(s)s.") % {"s": locked.get_status_display()}]}
-        )
+    if withdrawal.transfer_id:
+        return withdrawal.transfer_id
+    try:
+        found = gateway.v1().transfers.list(params={"transfer_group": _transfer_group(withdrawal), "limit": 10})
+    except StripeError as exc:
+        raise ValidationError({"non_field_errors": [_("Stripe did not answer; try again.")]}) from exc
+    for transfer in getattr(found, "data", None) or []:
+        data = transfer.to_dict() if hasattr(transfer, "to_dict") else dict(transfer)
+        if not data.get("reversed") and (data.get("metadata") or {}).get("withdrawal_id") == str(withdrawal.pk):
+            return str(data["id"])
+    return None
+
+
+def withdrawal_payout_stripe(withdrawal: Withdrawal, *, actor: str) -> Withdrawal:
+    """Pay an approved Stripe Connect withdrawal by a transfer; idempotent.
+
+    The withdrawal moves to ``paying`` (a retry counts an ``attempt``) and that commits
+    before Stripe is called, so a merchant cannot mark it failed while a transfer may
+    exist. Each try first looks the transfer up by its transfer group (one made by an
+    earlier try, even one whose idempotency key expired, pays it), and only then asks for a
+    new one, keyed by the attempt. A clear refusal by Stripe fails it (funds back); no clear
+    answer leaves it ``paying``. A payout or a manual "failed" of it at the same moment is
+    refused (``_payout_lock``)."""
+    with _payout_lock(withdrawal):
+        return _payout_stripe(withdrawal, actor)
+
+
+def _payout_stripe(withdrawal: Withdrawal, actor: str) -> Withdrawal:
+    from platform_core import stripe_gateway as gateway
+
+    with transaction.atomic():
+        locked = Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
+        if locked.status == W.PAID:
+            return locked
+        if locked.method != Withdrawal.Method.STRIPE_CONNECT:
+            raise ValidationError({"method": [_("Only a Stripe Connect withdrawal is paid through Stripe.")]})
+        if locked.status not in (W.APPROVED, W.PAYING):
+            raise ValidationError(
+                {"status": [_("Not possible while the withdrawal is: %(s)s.") % {"s": locked.get_status_display()}]}
+            )
+        retry = locked.status == W.PAYING
+        if retry:
+            locked.attempt += 1
+        locked.status = W.PAYING
+        locked.save(update_fields=["status", "attempt", "updated_at"])
+    found = _stripe_transfer(locked)  # raises while Stripe gives no clear answer
+    if found is not None:
+        return _transfer_made(locked, found, actor)
     schema = current_schema()
     try:
         transfer = gateway.v1().transfers.create(
@@ -216,13 +329,19 @@ def withdrawal_payout_stripe(withdrawal: Withdrawal, *, actor: str) -> Withdrawa
                 "currency": str(getattr(getattr(connection, "tenant", None), "currency", "CNY") or "CNY").lower(),
                 "destination": locked.account_details.get("stripe_account"),
                 "metadata": {"tenant_schema": schema, "withdrawal_id": str(locked.pk)},
-                "transfer_group": f"{schema}-withdrawal-{locked.pk}",
+                "transfer_group": _transfer_group(locked),
             },
             options={"idempotency_key": f"{schema}-withdrawal-{locked.pk}-{locked.attempt}"},
         )
     except gateway.InvalidRequestError as exc:  # refused (no such account, …): nothing was sent
         message = getattr(exc, "user_message", None) or str(exc) or "Stripe refused the transfer"
-        return withdrawal_failed(locked, reason=message, actor="stripe")
-    except StripeError as exc:  # no clear answer: stays approved; a retry reuses the key
+        return _failed(locked, message, {W.PAYING})
+    except StripeError as exc:  # no clear answer: stays paying; a retry looks the transfer up first
         raise ValidationError({"non_field_errors": [_("Stripe did not answer; try again.")]}) from exc
-    return withdrawal_paid(locked, reference=str(transfer.id), actor=actor)
+    return _transfer_made(locked, str(transfer.id), actor)
+
+
+def _transfer_made(withdrawal: Withdrawal, transfer_id: str, actor: str) -> Withdrawal:
+    Withdrawal.objects.filter(pk=withdrawal.pk).update(transfer_id=transfer_id)
+    withdrawal.transfer_id = transfer_id
+    return withdrawal_paid(withdrawal, reference=transfer_id, actor=actor)

@@ -58,6 +58,7 @@ TENANT_APPS = [
     "shop.orders",
     "shop.payments",
     "shop.aftersales",
+    "shop.wallet",
     "shop.storefront",
     "shop.marketing",
     "shop.decoration",
@@ -160,6 +161,7 @@ CELERY_BEAT_SCHEDULE = {
     "refill-schema-pool": {"task": "tenants.refill_schema_pool", "schedule": 60.0},
     "billing-dunning": {"task": "billing.run_dunning", "schedule": 900.0},
     "order-timers": {"task": "orders.run_timers_all_shops", "schedule": 60.0},
+    "group-buy-expiry": {"task": "marketing.expire_groups_all_shops", "schedule": 60.0},
     "payments-retry": {"task": "payments.retry_all_shops", "schedule": 300.0},
     "distribution-settle": {"task": "distribution.settle_all_shops", "schedule": 600.0},
 }

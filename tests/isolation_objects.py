@@ -334,6 +334,70 @@ def _reduction_exists(tenant: Any, pk: int) -> bool:
         return bool(FullReduction.objects.filter(pk=pk).exists())
 
 
+def _flash_session(tenant: Any) -> int:
+    from shop.catalogue.models import Product
+    from tests.marketing.helpers import flash_session
+
+    product = _product(tenant)
+    with in_shop(tenant):
+        sku = Product.objects.get(pk=product).skus.get()
+    return int(flash_session(tenant, [{"sku": sku.pk, "price": 50, "stock": 1}], name=f"Walk {next(_serial)}").pk)
+
+
+def _flash_session_exists(tenant: Any, pk: int) -> bool:
+    from shop.marketing.models import FlashSession
+
+    with in_shop(tenant):
+        return bool(FlashSession.objects.filter(pk=pk).exists())
+
+
+def _group_deal(tenant: Any) -> int:
+    from shop.catalogue.models import Product
+    from tests.marketing.helpers import group_deal
+
+    product = _product(tenant)
+    with in_shop(tenant):
+        sku = Product.objects.get(pk=product).skus.get()
+    return int(group_deal(tenant, [{"sku": sku.pk, "price": 50}], name=f"Walk {next(_serial)}").pk)
+
+
+def _group_deal_exists(tenant: Any, pk: int) -> bool:
+    from shop.marketing.models import GroupDeal
+
+    with in_shop(tenant):
+        return bool(GroupDeal.objects.filter(pk=pk).exists())
+
+
+def _group(tenant: Any) -> int:
+    """An open group (its leader's order paid) of a new deal."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shop.marketing.models import Group, GroupDeal
+
+    deal_id = _group_deal(tenant)
+    leader = _buyer(tenant)
+    with in_shop(tenant):
+        deal = GroupDeal.objects.get(pk=deal_id)
+        group = Group.objects.create(
+            deal=deal,
+            leader=leader,
+            size=deal.size,
+            status=Group.Status.OPEN,
+            opened_at=timezone.now(),
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
+        return int(group.pk)
+
+
+def _group_exists(tenant: Any, pk: int) -> bool:
+    from shop.marketing.models import Group
+
+    with in_shop(tenant):
+        return bool(Group.objects.filter(pk=pk).exists())
+
+
 def _distributor(tenant: Any) -> int:
     from distribution import services
     from shop.members import services as members
@@ -367,6 +431,25 @@ def _withdrawal_exists(tenant: Any, pk: int) -> bool:
         return bool(Withdrawal.objects.filter(pk=pk).exists())
 
 
+def _sharer_client(tenant: Any) -> Client:
+    """The walking buyer as an active distributor of a shop whose distribution is on (the
+    promotion materials answer only them)."""
+    from distribution import services
+    from distribution.models import DistributionSettings
+    from shop.members import services as members
+    from tests.conftest import shop_client
+
+    member = _buyer(tenant)
+    with in_shop(tenant):
+        settings = DistributionSettings.current()
+        if not settings.enabled:
+            settings.enabled = True
+            settings.save(update_fields=["enabled"])
+        services.distributor_qualify(member, reason="walk")
+        _token, key = members.token_issue(member, name="walk")
+    return shop_client(tenant, HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
 REGISTRY: list[Owned] = [
     Owned("api/v1/marketing/coupons/", _coupon_template, _coupon_template_exists, _buyer_client),
     Owned("api/v1/marketing/my-coupons/", _member_coupon, _member_coupon_exists, _buyer_client),
@@ -377,6 +460,14 @@ REGISTRY: list[Owned] = [
     Owned("console/marketing/coupons/", _coupon_template, _coupon_template_exists),
     Owned("console/marketing/discounts/", _discount, _discount_exists),
     Owned("console/marketing/reductions/", _reduction, _reduction_exists),
+    Owned("api/v1/marketing/group-deals/", _group_deal, _group_deal_exists, _buyer_client),
+    Owned("api/v1/marketing/groups/", _group, _group_exists, _buyer_client),
+    Owned("groups/", _group, _group_exists),
+    Owned("group-buy/", _group_deal, _group_deal_exists, _buyer_session),
+    Owned("api/v1/console/marketing/flash-sales/", _flash_session, _flash_session_exists),
+    Owned("api/v1/console/marketing/group-deals/", _group_deal, _group_deal_exists),
+    Owned("console/marketing/flash-sales/", _flash_session, _flash_session_exists),
+    Owned("console/marketing/group-deals/", _group_deal, _group_deal_exists),
     Owned("api/v1/aftersales/", _aftersale, _aftersale_exists, _buyer_client),
     Owned("api/v1/console/aftersales/", _aftersale, _aftersale_exists),
     Owned("api/v1/console/distribution/distributors/", _distributor, _distributor_exists),
@@ -385,6 +476,8 @@ REGISTRY: list[Owned] = [
     Owned("console/distribution/distributors/", _distributor, _distributor_exists),
     Owned("console/distribution/withdrawals/", _withdrawal, _withdrawal_exists),
     Owned("api/v1/distribution/preview/", _product, _product_exists),
+    Owned("api/v1/distribution/materials/products/", _product, _product_exists, _sharer_client),
+    Owned("console/distribution/members/", _another_member, _member_exists),
     Owned("api/v1/console/aftersale-reasons/", _aftersale_reason, _aftersale_reason_exists),
     Owned("console/aftersales/", _aftersale, _aftersale_exists),
     Owned("console/aftersales/reasons/", _aftersale_reason, _aftersale_reason_exists),

@@ -190,7 +190,9 @@ STRINGS: dict[str, Any] = {
     "group.leader": _("Leader"),
     "group.succeeded": _("This group is complete: the orders will be shipped."),
     "group.closed": _("This group can no longer be joined. Start your own at the same price."),
-    "group.rule": _("The group succeeds when %(size)s people have paid within %(hours)s hours; otherwise everyone is refunded."),
+    "group.rule": _(
+        "The group succeeds when %(size)s people have paid within %(hours)s hours; otherwise everyone is refunded."
+    ),
     "group.no_item": _("This group deal has no such item."),
     "page.not_found": _("Page not found"),
     "page.not_found_text": _("The page you are looking for is not here. It may have moved or been taken off sale."),

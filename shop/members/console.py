@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -22,6 +23,7 @@ class MemberList(ConsoleView):
         members = Member.objects.annotate(
             order_count=Count("orders", filter=Q(orders__status__in=PAID_STATUSES)),
             spent=Sum("orders__payable", filter=Q(orders__status__in=PAID_STATUSES)),
+            balance=Coalesce(F("wallet_balance__balance"), 0),  # the shop balance (one row per member)
         ).order_by("-date_joined")
         if q:
             members = members.filter(Q(phone__contains=q) | Q(email__icontains=q) | Q(name__icontains=q))

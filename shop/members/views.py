@@ -43,17 +43,24 @@ def safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
-def themed(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+def themed(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+    page_context: dict[str, Any] | None = None,
+) -> HttpResponse:
     """An account form rendered inside the shop's theme: the form itself is a Django
     template fragment, the page around it (header, colours, navigation) is the theme's —
-    ``templates/account`` for the member centre, ``templates/form`` for the rest."""
+    ``templates/account`` for the member centre, ``templates/form`` for the rest;
+    ``page_context`` is handed to that page (the member centre's shop balance)."""
     from markupsafe import Markup
 
     from shop.storefront.theming import render_page
 
     fragment = Markup(render_to_string(template, context, request=request))
     page = "templates/account" if template == "members/home.html" else "templates/form"
-    return render_page(request, page, {"content_for_page": fragment}, status=status)
+    return render_page(request, page, {"content_for_page": fragment, **(page_context or {})}, status=status)
 
 
 class AccountPage(ShopScopedMixin, View):
@@ -87,8 +94,11 @@ class AccountPage(ShopScopedMixin, View):
 class MemberPage(MemberRequiredMixin, View):
     """A page of the member centre: logged-in members only."""
 
-    def render(self, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-        return themed(self.request, template, {"shop": self.shop, "member": self.member, **context}, status=status)
+    def render(
+        self, template: str, context: dict[str, Any], status: int = 200, page_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"shop": self.shop, "member": self.member, **context}
+        return themed(self.request, template, context, status=status, page_context=page_context)
 
 
 # --- register, log in, log out ------------------------------------------------------------
@@ -170,10 +180,13 @@ class LogoutView(ShopScopedMixin, View):
 
 class AccountHome(MemberPage):
     def get(self, request: HttpRequest) -> HttpResponse:
+        from shop.wallet import services as wallet
+
         addresses = list(selectors.address_list(self.member))
         return self.render(
             "members/home.html",
             {"addresses": addresses, "can_add_address": len(addresses) < MAX_ADDRESSES, "max_addresses": MAX_ADDRESSES},
+            page_context={"balance": wallet.balance(self.member)},
         )
 
 

@@ -14,7 +14,10 @@ from shop.payments.models import Payment, Refund
 
 
 class PayRequestSerializer(serializers.Serializer):
-    provider = serializers.ChoiceField(choices=Payment.Provider.choices, help_text="stripe (card) or offline")
+    provider = serializers.ChoiceField(
+        choices=Payment.Provider.choices,
+        help_text="stripe (card), offline, or balance (the member's shop balance pays at once)",
+    )
 
 
 class PayResponseSerializer(serializers.Serializer):
@@ -24,11 +27,16 @@ class PayResponseSerializer(serializers.Serializer):
     client_secret = serializers.CharField(required=False, help_text="stripe: for Stripe.js confirmCardPayment")
     publishable_key = serializers.CharField(required=False, help_text="stripe")
     payment_intent = serializers.CharField(required=False, help_text="stripe")
-    payment = serializers.IntegerField(required=False, help_text="stripe: the payment's id")
-    status = serializers.CharField(required=False, help_text="stripe: the PaymentIntent's status")
+    payment = serializers.IntegerField(required=False, help_text="stripe, balance: the payment's id")
+    status = serializers.CharField(
+        required=False, help_text="stripe: the PaymentIntent's status; balance: succeeded (the order is paid)"
+    )
+    balance = serializers.IntegerField(required=False, help_text="balance: what is left on the shop balance, fen")
     provider_label = serializers.CharField(required=False, help_text="offline: how it is labelled")
     instructions = serializers.CharField(required=False, help_text="offline: how to pay")
-    order_number = serializers.CharField(required=False, help_text="offline: quote it with the transfer")
+    order_number = serializers.CharField(
+        required=False, help_text="offline: quote it with the transfer; balance: the order paid"
+    )
 
 
 class RefundSerializer(serializers.ModelSerializer):

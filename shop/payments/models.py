@@ -41,6 +41,7 @@ class Payment(models.Model):
     class Provider(models.TextChoices):
         OFFLINE = "offline", _("Offline (confirmed by the merchant)")
         STRIPE = "stripe", _("Card (Stripe)")
+        BALANCE = "balance", _("Shop balance")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")

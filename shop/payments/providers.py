@@ -9,7 +9,8 @@ refunds are recorded by the merchant with a reference. Stripe: one PaymentIntent
 order, reused on retries; a Connect destination charge to the merchant's account, less the
 platform's fee, when the shop has connected one. Stripe is reached through
 ``platform_core.stripe_gateway`` (the SDK client, pointed at localstripe or a recording HTTP client in
-tests)."""
+tests). Balance: the member's shop balance (``shop.wallet``) pays the order at once, in
+one transaction with the order locked; its refunds go back to the balance at once."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from platform_core import stripe_gateway as gateway
+from platform_core.money import format_money
 from platform_core.tenancy import current_schema
+from shop.orders import services as orders
 from shop.orders.models import Order
 from shop.payments import records
 from shop.payments.models import Payment, PaymentSettings, Refund
@@ -221,11 +226,116 @@ class StripeProvider:
         return refund  # pending at Stripe: the periodic retry asks again with the same key
 
 
-PROVIDERS: dict[str, Provider] = {"offline": OfflineProvider(), "stripe": StripeProvider()}
+class BalanceProvider:
+    """The member's shop balance (店铺余额). ``start`` pays the order there and then: the
+    order locked, the balance decreased by a guarded SQL update (never read then written),
+    the succeeded payment recorded and the order marked paid, all in one transaction, or
+    nothing (a balance that does not cover the order is a field error on ``provider``).
+    Refunds go back to the balance, keyed by the refund, as they are recorded."""
+
+    name: str = "balance"
+
+    def start(self, order: Order, *, actor: str) -> dict[str, Any]:
+        from shop.wallet import services as wallet
+
+        with transaction.atomic():
+            locked = Order.objects.select_for_update().get(pk=order.pk)  # the order first, then the balance
+            if locked.status != Order.Status.UNPAID:
+                raise records.nothing_to_pay(locked)
+            amount = locked.payable
+            if amount < 1:
+                raise ValidationError({"provider": [_("There is nothing to pay from the shop balance.")]})
+            try:
+                wallet.debit(
+                    locked.member_id,
+                    amount,
+                    kind=wallet.Kind.SPEND_ORDER,
+                    reference=f"order-{locked.pk}",
+                    note=locked.number,
+                )
+            except wallet.InsufficientBalance:
+                have = wallet.balance(locked.member_id)
+                raise ValidationError(
+                    {
+                        "provider": [
+                            _("Your shop balance (%(balance)s) does not cover %(amount)s.")
+                            % {
+                                "balance": format_money(have, locked.currency),
+                                "amount": format_money(amount, locked.currency),
+                            }
+                        ]
+                    }
+                ) from None
+            payment = Payment.objects.create(
+                order=locked,
+                provider=Payment.Provider.BALANCE,
+                status=Payment.Status.SUCCEEDED,
+                amount=amount,
+                currency=locked.currency,
+                actor=actor[:120],
+                succeeded_at=timezone.now(),
+            )
+            paid, outcome = orders.order_mark_paid(
+                locked, amount=amount, actor=actor, reference=f"balance: {payment.pk}"
+            )
+            if outcome != "paid":  # (cannot happen: the order is locked and unpaid)
+                raise records.nothing_to_pay(paid)
+        return {
+            "provider": self.name,
+            "payment": payment.pk,
+            "status": payment.status,
+            "amount": amount,
+            "currency": payment.currency,
+            "order_number": paid.number,
+            "balance": wallet.balance(locked.member_id),
+        }
+
+    def refund(
+        self,
+        payment: Payment,
+        amount: int,
+        reason: str,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        reference: str = "",
+    ) -> Refund:
+        """Reserve the refund and put it back on the member's balance in one transaction."""
+        with transaction.atomic():
+            refund, _created = records.reserve_refund(
+                payment, amount=amount, reason=reason, actor=actor, idempotency_key=idempotency_key
+            )
+            return self.send_refund(refund)
+
+    def send_refund(self, refund: Refund) -> Refund:
+        """Credit a reserved refund to the member's balance and mark it succeeded, together
+        (idempotent: the balance entry is keyed by the refund)."""
+        from shop.wallet import services as wallet
+
+        with transaction.atomic():
+            refund = Refund.objects.select_for_update().select_related("payment__order").get(pk=refund.pk)
+            if refund.status != Refund.Status.PENDING:
+                return refund
+            order = refund.payment.order
+            wallet.credit(
+                order.member_id,
+                refund.amount,
+                kind=wallet.Kind.REFUND_ORDER,
+                reference=f"refund-{refund.pk}",
+                note=order.number,
+            )
+            return records.refund_succeeded(refund.pk, reference="balance")
+
+
+PROVIDERS: dict[str, Provider] = {
+    "offline": OfflineProvider(),
+    "stripe": StripeProvider(),
+    "balance": BalanceProvider(),
+}
 
 
 def provider_for(name: str) -> Provider:
     found = PROVIDERS.get(name)
     if found is None:
-        raise ValidationError({"provider": [_("Choose “stripe” (card) or “offline”.")]})
+        raise ValidationError({"provider": [_("Choose “stripe” (card), “offline” or “balance” (shop balance).")]})
     return found

@@ -34,7 +34,7 @@ from shop.orders import services as orders
 from shop.orders.models import Order
 from shop.payments import records
 from shop.payments.models import Payment, PaymentEvent, Refund
-from shop.payments.providers import PaymentError, StripeProvider, provider_for
+from shop.payments.providers import BalanceProvider, PaymentError, StripeProvider, provider_for
 
 log = logging.getLogger(__name__)
 HANDLED_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"}
@@ -53,7 +53,8 @@ class WebhookRefused(Exception):
 
 # --- paying -------------------------------------------------------------------------------
 def payment_start(order: Order, provider: Any, *, actor: str) -> dict[str, Any]:
-    """Start paying ``order`` with ``provider`` ("stripe" or "offline")."""
+    """Start paying ``order`` with ``provider`` ("stripe", "offline" or "balance": the
+    member's shop balance pays it at once)."""
     found = provider_for(str(provider or ""))
     if order.status != Order.Status.UNPAID:
         raise records.nothing_to_pay(order)
@@ -133,6 +134,8 @@ def start_refund(refund: Refund) -> None:
 
 def send_refund(refund_pk: int) -> str:
     refund = Refund.objects.select_related("payment").get(pk=refund_pk)
+    if refund.status == Refund.Status.PENDING and refund.payment.provider == Payment.Provider.BALANCE:
+        return BalanceProvider().send_refund(refund).status
     if refund.status != Refund.Status.PENDING or refund.payment.provider != Payment.Provider.STRIPE:
         return f"nothing to send ({refund.status})"
     return StripeProvider().send_refund(refund).status

@@ -15,6 +15,7 @@ from tests.distribution.test_withdrawals import _act, _ask, _earned
 from tests.orders.conftest import member_client
 
 pytestmark = pytest.mark.django_db
+NONE = {"object": "list", "url": "/v1/transfers", "has_more": False, "data": []}  # no transfer yet
 
 
 def _setup(tenant: Any, deliver: Any) -> tuple[Any, int]:
@@ -43,11 +44,17 @@ def _setup(tenant: Any, deliver: Any) -> tuple[Any, int]:
 
 def test_an_approved_withdrawal_is_paid_by_a_transfer(alpha: Any, stripe_boundary: Any, deliver_events: Any) -> None:  # noqa: F811
     sharer, pk = _setup(alpha, deliver_events)
-    http = stripe_boundary([("POST", "/v1/transfers", 200, {"id": "tr_1Payout", "object": "transfer", "amount": 495})])
+    http = stripe_boundary(
+        [
+            ("GET", "/v1/transfers", 200, NONE),
+            ("POST", "/v1/transfers", 200, {"id": "tr_1Payout", "object": "transfer", "amount": 495}),
+        ]
+    )
     paid = _act(alpha, pk, {"action": "paid"})
     assert paid.status_code == 200, paid.content
     assert (paid.json()["status"], paid.json()["reference"]) == ("paid", "tr_1Payout")
-    (sent,) = http.requests
+    lookup, sent = http.requests  # first: is there a transfer of this withdrawal already?
+    assert (lookup["method"], lookup["path"]) == ("GET", "/v1/transfers")
     assert (sent["method"], sent["path"]) == ("POST", "/v1/transfers")
     assert sent["params"] == {
         "amount": "495",
@@ -59,7 +66,7 @@ def test_an_approved_withdrawal_is_paid_by_a_transfer(alpha: Any, stripe_boundar
     }
     assert sent["headers"]["Idempotency-Key"] == f"shop_alpha-withdrawal-{pk}-0"
     assert _act(alpha, pk, {"action": "paid"}).status_code == 200  # again: nothing sent twice
-    assert len(http.requests) == 1
+    assert len(http.requests) == 2
     assert balances(alpha, sharer)["paid_out"] == 495
     sound(alpha)
 
@@ -71,7 +78,7 @@ def test_a_refused_transfer_fails_the_withdrawal_and_gives_the_funds_back(
 ) -> None:
     sharer, pk = _setup(alpha, deliver_events)
     refusal = {"error": {"type": "invalid_request_error", "message": "No such destination: 'acct_1Distrib'"}}
-    stripe_boundary([("POST", "/v1/transfers", 400, refusal)])
+    stripe_boundary([("GET", "/v1/transfers", 200, NONE), ("POST", "/v1/transfers", 400, refusal)])
     failed = _act(alpha, pk, {"action": "paid"})
     assert failed.status_code == 200
     assert failed.json()["status"] == "failed" and "No such destination" in failed.json()["reason"]

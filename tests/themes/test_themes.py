@@ -312,7 +312,9 @@ def test_logo_upload_is_checked_and_only_the_shops_own_media_is_accepted(alpha: 
     logo = SimpleUploadedFile("logo.png", _png(), content_type="image/png")
     assert staff.post("/console/theme/", {"action": "settings", "f_logo": logo}).status_code == 302
     with in_shop(alpha):
-        url = ShopTheme.current().draft["settings"]["logo"]
+        draft = ShopTheme.current().draft
+        assert draft is not None
+        url = draft["settings"]["logo"]
     assert url.startswith(f"/media/{alpha.schema_name}/")
     staff.post("/console/theme/", {"action": "publish"})
     home = shop_client(alpha).get("/").content.decode()

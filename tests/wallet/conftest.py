@@ -1,0 +1,1 @@
+from tests.distribution.conftest import deliver_events  # noqa: F401
