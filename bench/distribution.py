@@ -495,9 +495,9 @@ def peer_downline(d: Any) -> int:
 
 
 def ours_downline(d: Any) -> int:
-    return int(
-        one("SELECT count(*) FROM distribution_distributor WHERE path <@ %s::ltree AND id <> %s", [d.path, d.pk])
-    )
+    from distribution import services
+
+    return services.team_totals(d)["size"]
 
 
 def peer_team_sizes(d: Any, max_level: int = 3) -> dict[int, int]:

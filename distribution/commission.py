@@ -192,6 +192,7 @@ def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
         if not made:
             return []
         CommissionLine.objects.bulk_create(made)
+        add_own_sales([(r.distributor_id, r.base) for r in made if r.level == 1])
         keys = {(r.distributor_id, Account.PENDING) for r in made} | {(None, Account.COMMISSION_EXPENSE)}
         accounts = ledger.lock_accounts(keys)
         ledger.post(
@@ -327,3 +328,22 @@ def preview(product: Any, distributor: Distributor | None) -> list[dict[str, Any
         amount = min(fixed, sku.price) if fixed is not None else sku.price * int(rate or 0) // BP
         out.append({"sku": sku.pk, "price": sku.price, "commission": amount, "source": source})
     return out
+
+
+def add_own_sales(deltas: list[tuple[int, int]]) -> None:
+    """Keep ``Distributor.own_sales`` (level-1 bases net of refunds) with the lines that
+    change it, in their transaction: one statement, rows in id order."""
+    totals: dict[int, int] = {}
+    for distributor_id, delta in deltas:
+        totals[distributor_id] = totals.get(distributor_id, 0) + delta
+    totals = {k: v for k, v in totals.items() if v}
+    if not totals:
+        return
+    values = ", ".join(["(%s, %s)"] * len(totals))
+    params: list[int] = [x for pair in sorted(totals.items()) for x in pair]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE distribution_distributor d SET own_sales = d.own_sales + v.delta "  # noqa: S608 - placeholders only
+            f"FROM (VALUES {values}) AS v(id, delta) WHERE d.id = v.id",
+            params,
+        )

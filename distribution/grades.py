@@ -13,24 +13,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from distribution.models import Distributor, Grade
 from platform_core.features import has_feature
 
 
 def figures(distributor: Distributor) -> dict[str, int]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(sum(c.base - c.refunded_base) FILTER (WHERE c.distributor_id = %s), 0), "
-            "coalesce(sum(c.base - c.refunded_base), 0) "
-            "FROM distribution_commissionline c JOIN distribution_distributor d ON d.id = c.distributor_id "
-            "WHERE c.level = 1 AND d.path <@ %s::ltree",
-            [distributor.pk, distributor.path],
-        )
-        own, team = cursor.fetchone() or (0, 0)
+    """Own sales, team sales (own included, as upgrade rules count them) and direct
+    invitees: the kept ``own_sales`` and one index-only range scan of the team."""
+    from distribution.services import team_totals
+
+    distributor.refresh_from_db(fields=["own_sales"])
+    team = team_totals(distributor)["sales"] if distributor.path else 0
     invitees = Distributor.objects.filter(parent=distributor).count()
-    return {"own_sales": int(own), "team_sales": int(team), "direct_invitees": invitees}
+    own = int(distributor.own_sales)
+    return {"own_sales": own, "team_sales": own + team, "direct_invitees": invitees}
 
 
 def grade_evaluate(tenant: Any, distributor_ids: list[int]) -> list[int]:
@@ -63,4 +61,22 @@ def grade_evaluate(tenant: Any, distributor_ids: list[int]) -> list[int]:
                 if changed:
                     upgraded.append(distributor.pk)
                 break
+    return upgraded
+
+
+def evaluate_recent(tenant: Any, since: Any) -> list[int]:
+    """Upgrade the uplines of every distributor who earned since ``since`` (their team
+    sales grew): the beat job's half of grade evaluation."""
+    from distribution.models import CommissionLine
+
+    earners = set(
+        CommissionLine.objects.filter(created_at__gte=since).values_list("distributor_id", flat=True).distinct()
+    )
+    if not earners:
+        return []
+    paths = Distributor.objects.filter(pk__in=earners).values_list("path", flat=True)
+    ids = sorted({int(label) for path in paths if path for label in path.split(".")} - earners)
+    upgraded: list[int] = []
+    for start in range(0, len(ids), 500):
+        upgraded += grade_evaluate(tenant, ids[start : start + 500])
     return upgraded

@@ -178,6 +178,10 @@ class Distributor(models.Model):
     parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
     # ids from the root down to this distributor, e.g. "3.17.42"
     path = LtreeField(null=True, blank=True)
+    # What the buyers this distributor brought in paid for goods, net of refunds (the bases
+    # of their level-1 commission lines): kept with those lines, in the same transaction, so
+    # team sales are one index-only range scan over the team's paths.
+    own_sales = models.BigIntegerField(default=0)
     code = models.CharField(_("invite code"), max_length=12, unique=True)
     application = models.JSONField(_("application answers"), default=dict, blank=True)
     agreement_accepted_at = models.DateTimeField(null=True, blank=True)
@@ -187,7 +191,13 @@ class Distributor(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [GistIndex(fields=["path"], name="dist_path_gist"), models.Index(fields=["status"], name="dist_st")]
+        indexes = [
+            GistIndex(fields=["path"], name="dist_path_gist"),
+            # a team is a contiguous range of paths in btree order: counted (and its sales
+            # summed) by an index-only scan
+            models.Index(fields=["path"], include=["own_sales"], name="dist_path_btree"),
+            models.Index(fields=["status"], name="dist_st"),
+        ]
 
     def __str__(self) -> str:
         return f"distributor {self.pk} ({self.code})"

@@ -12,7 +12,7 @@ from django.db.models import Sum
 from django.dispatch import receiver
 
 from distribution import commission, grades, services, settlement
-from distribution.models import BindingSource, DistributionSettings, Distributor
+from distribution.models import BindingSource, DistributionSettings
 from platform_core.tenancy import current_schema
 from shop import events
 from shop.marketing.services import distributor_code_claimed
@@ -94,10 +94,10 @@ def _order_paid(order: Any) -> None:
     tenant = current_tenant()
     made = commission.commission_for_order(tenant, order)
     if made:
-        # team sales count for every upline: evaluate the whole path of the first earner
-        paths = Distributor.objects.filter(pk__in={line.distributor_id for line in made}).values_list("path", flat=True)
-        ids = {int(label) for path in paths if path for label in path.split(".")}
-        grades.grade_evaluate(tenant, sorted(ids))
+        # the earners now (a constant few); their uplines' team sales grew too: the beat job
+        # evaluates those (grades.evaluate_recent), keeping a paid order's cost independent
+        # of the tree's depth and size
+        grades.grade_evaluate(tenant, sorted({line.distributor_id for line in made}))
     if settings.qualification == Q_.AFTER_FIRST_PAID_ORDER:
         services.distributor_qualify(order.member, reason="first_paid_order")
     elif settings.qualification == Q_.AFTER_SPENDING:

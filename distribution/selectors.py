@@ -188,29 +188,17 @@ def _referrer(member: Any) -> dict[str, Any] | None:
 
 def team_by_level(distributor: Any, levels: int) -> list[dict[str, Any]]:
     """Team members by level below ``distributor`` with their size and their sales (what
-    the buyers they brought in paid, net of refunds): two ltree queries."""
+    the buyers they brought in paid, net of refunds): one walk down ``levels`` steps."""
     from distribution import services
 
-    sizes = services.team_sizes(distributor, max_level=levels)
-    sales: dict[int, int] = {}
-    if distributor.path:
-        for level, total in _rows(
-            "SELECT nlevel(d.path) - nlevel(%s::ltree) AS lvl, coalesce(sum(c.base - c.refunded_base), 0) "
-            "FROM distribution_commissionline c JOIN distribution_distributor d ON d.id = c.distributor_id "
-            "WHERE c.level = 1 AND d.path <@ %s::ltree AND nlevel(d.path) > nlevel(%s::ltree) "
-            "AND nlevel(d.path) <= nlevel(%s::ltree) + %s GROUP BY lvl",
-            [distributor.path] * 4 + [levels],
-        ):
-            sales[int(level)] = int(total)
-    return [{"level": n, "size": sizes.get(n, 0), "sales": sales.get(n, 0)} for n in range(1, levels + 1)]
+    found = services.team_levels(distributor, levels)
+    return [
+        {"level": n, "size": found.get(n, (0, 0))[0], "sales": found.get(n, (0, 0))[1]} for n in range(1, levels + 1)
+    ]
 
 
 def own_sales(distributor: Any) -> int:
-    rows = _rows(
-        "SELECT coalesce(sum(base - refunded_base), 0) FROM distribution_commissionline "
-        "WHERE distributor_id = %s AND level = 1",
-        [distributor.pk],
-    )
+    rows = _rows("SELECT own_sales FROM distribution_distributor WHERE id = %s", [distributor.pk])
     return int(rows[0][0]) if rows else 0
 
 

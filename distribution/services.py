@@ -391,15 +391,46 @@ def resolve_visits(
     return None
 
 
-def team_sizes(distributor: Distributor, max_level: int = 3) -> dict[int, int]:
-    """Team members by level below ``distributor`` (one ltree query)."""
+def team_range(path: str) -> tuple[str, str]:
+    """The btree range holding exactly ``path`` and its downline: labels are compared
+    byte by byte, shorter first, so ``1.9`` < ``1.9.*`` < ``1.90`` and nothing else sorts
+    between ``1.9`` and ``1.90`` (``0`` is the smallest label character)."""
+    return path, path + "0"
+
+
+def team_totals(distributor: Distributor) -> dict[str, int]:
+    """Size and sales of ``distributor``'s whole downline (not counting itself): one
+    index-only range scan of the path btree, whatever the tree's depth."""
     if not distributor.path:
-        return {}
+        return {"size": 0, "sales": 0}
+    low, high = team_range(distributor.path)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nlevel(path) - nlevel(%s::ltree) AS lvl, count(*) FROM distribution_distributor "
-            "WHERE path <@ %s::ltree AND nlevel(path) > nlevel(%s::ltree) AND nlevel(path) <= nlevel(%s::ltree) + %s "
-            "GROUP BY lvl ORDER BY lvl",
-            [distributor.path] * 4 + [max_level],
+            "SELECT count(*), coalesce(sum(own_sales), 0) FROM distribution_distributor "
+            "WHERE path > %s::ltree AND path < %s::ltree",
+            [low, high],
         )
-        return {int(level): int(count) for level, count in cursor.fetchall()}
+        size, sales = cursor.fetchone() or (0, 0)
+    return {"size": int(size), "sales": int(sales)}
+
+
+TEAM_BY_LEVEL_SQL = (
+    "WITH RECURSIVE team(id, lvl, sales) AS ("
+    " SELECT id, 1, own_sales FROM distribution_distributor WHERE parent_id = %s"
+    " UNION ALL SELECT d.id, t.lvl + 1, d.own_sales FROM distribution_distributor d"
+    " JOIN team t ON d.parent_id = t.id WHERE t.lvl < %s"
+    ") SELECT lvl, count(*), coalesce(sum(sales), 0) FROM team GROUP BY lvl ORDER BY lvl"
+)
+
+
+def team_levels(distributor: Distributor, max_level: int = 3) -> dict[int, tuple[int, int]]:
+    """Per level below ``distributor`` (1..max_level): (members, sales). Walks parent ids
+    down at most ``max_level`` steps — only the rows it returns are read."""
+    with connection.cursor() as cursor:
+        cursor.execute(TEAM_BY_LEVEL_SQL, [distributor.pk, max_level])
+        return {int(level): (int(count), int(sales)) for level, count, sales in cursor.fetchall()}
+
+
+def team_sizes(distributor: Distributor, max_level: int = 3) -> dict[int, int]:
+    """Team members by level below ``distributor``."""
+    return {level: size for level, (size, _sales) in team_levels(distributor, max_level).items()}

@@ -4,14 +4,18 @@ per shop, which runs in that shop's schema (idempotent: rerunning settles nothin
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 from django_tenants.utils import get_tenant_model, schema_context
 
-from distribution import commission, dividends, settlement
+from distribution import commission, dividends, grades, settlement
 from distribution.receivers import current_tenant
 
 log = logging.getLogger(__name__)
+# twice the beat interval (600 s): a run that was late or failed is covered by the next
+GRADE_WINDOW = timedelta(minutes=20)
 
 
 @shared_task(name="distribution.settle_due", acks_late=True, ignore_result=True)
@@ -20,6 +24,7 @@ def settle_due() -> int:
     idempotent)."""
     tenant = current_tenant()
     commission.commission_catch_up(tenant)  # events lost or failed
+    grades.evaluate_recent(tenant, timezone.now() - GRADE_WINDOW)  # uplines of recent earners
     settled = settlement.settle_due()
     dividends.dividends_for_month(tenant)
     return settled
