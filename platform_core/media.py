@@ -53,5 +53,6 @@ def serve_media(request: HttpRequest, path: str) -> HttpResponseBase:
     if content_type not in SAFE_TYPES:
         response["Content-Disposition"] = "attachment"
     response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = f"public, max-age={YEAR}, immutable" if theme_asset else "public, max-age=86400"
+    hashed = theme_asset or rest.startswith("theme-assets/")  # names carry their content's hash
+    response["Cache-Control"] = f"public, max-age={YEAR}, immutable" if hashed else "public, max-age=86400"
     return response

@@ -16,7 +16,14 @@ from platform_core.features import FeatureError, has_feature
 from platform_core.scoping import ConsoleView
 from shop.members.views import form_errors
 from shop.storefront import services
-from shop.storefront.models import OverrideFailure, OverrideVersion, ShopTheme, TemplateOverride, ThemePublication
+from shop.storefront.models import (
+    OverrideFailure,
+    OverrideVersion,
+    ShopTheme,
+    TemplateOverride,
+    ThemeAsset,
+    ThemePublication,
+)
 from shop.storefront.theming import offered_themes
 from themes import settings_schema
 from themes.models import ThemeVersion
@@ -143,6 +150,7 @@ class OverrideConsole(ConsoleView):
                 "errors": errors or {},
                 "versions": OverrideVersion.objects.filter(name=name)[:20] if name else [],
                 "failures": OverrideFailure.objects.all()[:20],
+                "assets": ThemeAsset.objects.all(),
             },
             status=status,
         )
@@ -155,9 +163,16 @@ class OverrideConsole(ConsoleView):
         name = request.POST.get("name", "")
         try:
             if action == "save":
-                _row, problem = services.override_save_draft(self.shop, name, request.POST.get("source", ""))
+                source = request.POST.get("source", "")
+                uploaded = request.FILES.get("source_file")
+                if uploaded is not None:  # a .liquid file from the brand's own repository
+                    try:
+                        source = uploaded.read(services.MAX_OVERRIDE_CHARS * 4 + 1).decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise ValidationError({"source": [_("Upload the template as UTF-8 text.")]}) from None
+                _row, problem = services.override_save_draft(self.shop, name, source)
                 if problem:
-                    return self._page(name=name, source=request.POST.get("source", ""), problem=problem, status=400)
+                    return self._page(name=name, source=source, problem=problem, status=400)
                 messages.success(request, _("Draft saved; it renders without errors. Preview it, then publish."))
             elif action == "publish":
                 services.override_publish(self.shop, name, actor=_actor(request))
@@ -168,6 +183,11 @@ class OverrideConsole(ConsoleView):
             elif action == "rollback":
                 services.override_rollback(self.shop, request.POST.get("version"), actor=_actor(request))
                 messages.success(request, _("Rolled back and published."))
+            elif action == "asset_upload":
+                asset = services.asset_upload(self.shop, request.FILES.get("file"), request.POST.get("asset_name", ""))
+                messages.success(request, _("%(name)s uploaded.") % {"name": asset.name})
+            elif action == "asset_delete":
+                services.asset_delete(self.shop, request.POST.get("asset_name", ""))
         except FeatureError:
             return self._page(status=403)
         except ValidationError as exc:

@@ -108,3 +108,21 @@ class OverrideFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.message}"
+
+
+class ThemeAsset(models.Model):
+    """A custom-tier shop's own asset (stylesheet or image), used by its overrides through
+    ``{{ 'name' | asset_url }}`` — and replacing the theme's asset of the same name."""
+
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    url = models.CharField(max_length=300)
+    storage_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    uploaded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name

@@ -5,6 +5,7 @@ revision the render caches are keyed by."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -337,3 +338,96 @@ def override_rollback(tenant: Any, version_pk: Any, *, actor: str) -> None:
         OverrideVersion.objects.create(
             name=old.name, source=old.source, revision=row.override_revision, published_by=actor
         )
+
+
+# --- the shop's own assets (custom tier) ---------------------------------------------------------
+ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,50}\.(css|png|jpg|jpeg|webp|gif)$")
+MAX_CSS_BYTES = 200 * 1024
+MAX_ASSET_IMAGE_BYTES = 2 * 1024 * 1024
+
+
+def _css_problem(data: bytes) -> str | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _("A stylesheet must be UTF-8 text.")
+    lowered = text.lower()
+    if "\x00" in text or "</style" in lowered or "<script" in lowered or "expression(" in lowered:
+        return _("This stylesheet contains markup or script; only CSS is allowed.")
+    return None
+
+
+def asset_upload(tenant: Any, upload: Any, name: Any = "") -> Any:
+    """Store one of the shop's own assets, checked by content (a stylesheet is UTF-8 text
+    with no markup; an image is opened and must be a JPEG, PNG, WebP or GIF within the
+    size and pixel limits) under a content-hashed name; replaces an asset of that name."""
+    import hashlib
+    import io
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image, UnidentifiedImageError
+
+    from shop.catalogue.services import IMAGE_FORMATS, MAX_IMAGE_PIXELS
+    from shop.storefront.models import ThemeAsset
+
+    require_feature(tenant, "template_overrides")
+    if upload is None:
+        raise ValidationError({"file": [_("Choose a file to upload.")]})
+    name = str(name or getattr(upload, "name", "") or "").strip().lower()
+    if not ASSET_NAME.match(name):
+        raise ValidationError({"name": [_("Name it like brand.css or banner.png (letters, digits, - _ .).")]})
+    data = upload.read(MAX_ASSET_IMAGE_BYTES + 1)
+    ext = name.rsplit(".", 1)[1]
+    if ext == "css":
+        if len(data) > MAX_CSS_BYTES:
+            raise ValidationError({"file": [_("A stylesheet can be at most 200 KB.")]})
+        problem = _css_problem(data)
+        if problem:
+            raise ValidationError({"file": [problem]})
+        content_type = "text/css"
+    else:
+        if len(data) > MAX_ASSET_IMAGE_BYTES:
+            raise ValidationError({"file": [_("An image can be at most 2 MB.")]})
+        try:
+            with Image.open(io.BytesIO(data)) as probe:
+                fmt, (width, height) = probe.format, probe.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise ValidationError({"file": [_("The image has too many pixels (at most 25 megapixels).")]})
+                probe.verify()
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
+            raise ValidationError({"file": [_("This file is not a JPEG, PNG, WebP or GIF image.")]}) from exc
+        if fmt not in IMAGE_FORMATS:
+            raise ValidationError({"file": [_("This file is not a JPEG, PNG, WebP or GIF image.")]})
+        ext = IMAGE_FORMATS[fmt]
+        content_type = f"image/{'jpeg' if ext == 'jpg' else ext}"
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    stem = name.rsplit(".", 1)[0]
+    stored = default_storage.save(f"theme-assets/{stem}.{digest}.{ext}", ContentFile(data))
+    with transaction.atomic():
+        row = _locked()
+        asset, _created = ThemeAsset.objects.update_or_create(
+            name=name,
+            defaults={
+                "url": str(default_storage.url(stored)),
+                "storage_name": stored,
+                "content_type": content_type,
+                "size": len(data),
+            },
+        )
+        row.override_revision += 1  # pages using it render afresh
+        row.save(update_fields=["override_revision"])
+    return asset
+
+
+def asset_delete(tenant: Any, name: Any) -> None:
+    from shop.storefront.models import ThemeAsset
+
+    require_feature(tenant, "template_overrides")
+    with transaction.atomic():
+        row = _locked()
+        deleted, _rows = ThemeAsset.objects.filter(name=str(name or "")).delete()
+        if not deleted:
+            raise ValidationError({"name": [_("There is no such asset.")]})
+        row.override_revision += 1
+        row.save(update_fields=["override_revision"])

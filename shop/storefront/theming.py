@@ -122,6 +122,7 @@ class Active:
     override_revision: int
     overrides_key: Any  # None: no overrides in play
     draft_overrides: dict[str, str] | None = None
+    custom: bool = False  # the shop's tier has template overrides (and its own assets)
 
     @property
     def theme_key(self) -> str:
@@ -154,7 +155,8 @@ def resolve(request: HttpRequest) -> Active:
     values.update({k: v for k, v in stored.items() if k in values})
     key: Any = None
     drafts = None
-    if has_feature(tenant, "template_overrides"):
+    custom = has_feature(tenant, "template_overrides")
+    if custom:
         if preview:
             rows = TemplateOverride.objects.values_list("name", "draft", "source", "is_published")
             drafts = {n: (d if d is not None else s) for n, d, s, p in rows if d is not None or p}
@@ -170,6 +172,7 @@ def resolve(request: HttpRequest) -> Active:
         override_revision=int(state.get("override_revision") or 0),
         overrides_key=key,
         draft_overrides=drafts,
+        custom=custom,
     )
 
 
@@ -210,6 +213,19 @@ def asset_urls(version: ThemeVersion) -> dict[str, str]:
     for v in reversed(chain):
         urls.update(v.assets)
     return urls
+
+
+def shop_asset_urls(active: Active) -> dict[str, str]:
+    """A custom-tier shop's own assets by name, cached per override revision (an upload
+    bumps it)."""
+    from shop.storefront.models import ThemeAsset
+
+    key = f"storefront:assets:{active.override_revision}"
+    found = cache.get(key)
+    if found is None:
+        found = dict(ThemeAsset.objects.values_list("name", "url"))
+        cache.set(key, found, ROW_TTL)
+    return dict(found)
 
 
 def _css_settings(values: dict[str, Any]) -> dict[str, Any]:
@@ -324,7 +340,10 @@ def render_html(
     nonce = getattr(request, "csp_nonce", None) or secrets.token_urlsafe(16)
     request.csp_nonce = nonce  # type: ignore[attr-defined]
     base = base_context(request, active, nonce)
-    state = engine.RenderState(currency="CNY", assets=asset_urls(active.version), strings=strings.lookup)
+    assets = asset_urls(active.version)
+    if active.custom and active.override_revision:
+        assets.update(shop_asset_urls(active))  # the shop's own assets win over the theme's
+    state = engine.RenderState(currency="CNY", assets=assets, strings=strings.lookup)
     cache_key = None
     cached_body = None
     if body_key is not None and not active.preview:

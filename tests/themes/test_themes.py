@@ -320,3 +320,32 @@ def test_logo_upload_is_checked_and_only_the_shops_own_media_is_accepted(alpha: 
     home = shop_client(alpha).get("/").content.decode()
     assert f'<img src="{url}"' in home
     assert shop_client(alpha).get(url).status_code == 200
+
+
+def test_custom_tier_assets_are_checked_and_used_by_overrides(custom_shop: Any, alpha: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    sku = product(custom_shop, name="Asset bag")
+    staff = english(owner_client(custom_shop))
+    disguised = SimpleUploadedFile("evil.png", b"alert(document.cookie)", content_type="image/png")
+    refused = staff.post("/console/theme/code/", {"action": "asset_upload", "file": disguised})
+    assert refused.status_code == 400 and "not a JPEG, PNG, WebP or GIF" in refused.content.decode()
+    markup = SimpleUploadedFile("brand.css", b"body{color:red}</style><script>x()</script>", content_type="text/css")
+    assert staff.post("/console/theme/code/", {"action": "asset_upload", "file": markup}).status_code == 400
+    script = SimpleUploadedFile("x.js", b"alert(1)", content_type="application/javascript")
+    assert staff.post("/console/theme/code/", {"action": "asset_upload", "file": script}).status_code == 400
+    good = SimpleUploadedFile("theme.css", b".theme-allround{background:#fafafa}", content_type="text/css")
+    assert staff.post("/console/theme/code/", {"action": "asset_upload", "file": good}).status_code == 302
+    page = product_page(custom_shop, sku.product_id)
+    css = [u for u in page.split('"') if "/theme-assets/theme." in u]
+    assert css and css[0].startswith(f"/media/{custom_shop.schema_name}/theme-assets/")  # replaces the theme's
+    served = shop_client(custom_shop).get(css[0])
+    assert served.status_code == 200 and "immutable" in served["Cache-Control"]
+    assert shop_client(alpha).get(css[0]).status_code == 404  # another shop's host never serves it
+    # an uploaded .liquid file becomes the draft of its template
+    upload = SimpleUploadedFile("product.liquid", "<p class='uploaded'>{{ product.name }}</p>".encode(), "text/plain")
+    staff.post("/console/theme/code/", {"action": "save", "name": "templates/product", "source_file": upload})
+    staff.post("/console/theme/code/", {"action": "publish", "name": "templates/product"})
+    assert "class='uploaded'" in product_page(custom_shop, sku.product_id) or 'class="uploaded"' in product_page(
+        custom_shop, sku.product_id
+    )
