@@ -343,7 +343,7 @@ def test_custom_tier_assets_are_checked_and_used_by_overrides(custom_shop: Any, 
     assert served.status_code == 200 and "immutable" in served["Cache-Control"]
     assert shop_client(alpha).get(css[0]).status_code == 404  # another shop's host never serves it
     # an uploaded .liquid file becomes the draft of its template
-    upload = SimpleUploadedFile("product.liquid", "<p class='uploaded'>{{ product.name }}</p>".encode(), "text/plain")
+    upload = SimpleUploadedFile("product.liquid", b"<p class='uploaded'>{{ product.name }}</p>", "text/plain")
     staff.post("/console/theme/code/", {"action": "save", "name": "templates/product", "source_file": upload})
     staff.post("/console/theme/code/", {"action": "publish", "name": "templates/product"})
     assert "class='uploaded'" in product_page(custom_shop, sku.product_id) or 'class="uploaded"' in product_page(
