@@ -9,7 +9,9 @@ UPDATE that refuses to take a state account below zero (the SQL guard of every b
 decrease). ``verify_balances`` checks the caches against the entries.
 
 Use: inside a transaction, ``lock_accounts`` (zero rows inserted first, then locked in id
-order — the fixed order), decide amounts from the locked balances, then ``post``.
+order — the fixed order), decide amounts from the locked balances, then ``post``
+(settlement's batches: ``post_batch``, the same rules in one INSERT of entries and one
+guarded UPDATE of every balance, however many accounts the batch moves).
 """
 
 from __future__ import annotations
@@ -75,36 +77,10 @@ def post(postings: list[Posting], accounts: dict[Key, LedgerAccount]) -> list[Po
     in the caller's transaction. A posting whose key was posted before is skipped (safe to
     retry). Returns the postings written. Raises LedgerError (the caller's transaction
     then rolls back) if a balance would cross zero."""
-    if not postings:
-        return []
-    for p in postings:
-        if sum(amount for _key, amount in p.entries) != 0:
-            raise LedgerError(f"unbalanced posting {p.key}")
-    written: list[Posting] = []
-    with connection.cursor() as cursor:
-        values = ", ".join(["(%s, %s, %s, %s, now())"] * len(postings))
-        params: list[Any] = []
-        for p in postings:
-            params += [p.kind, p.reference[:80], p.key, p.commission_line_id]
-        cursor.execute(
-            "INSERT INTO distribution_ledgertransaction (kind, reference, idempotency_key, commission_line_id, at) "  # noqa: S608
-            f"VALUES {values} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
-            params,
-        )
-        ids = {key: pk for pk, key in cursor.fetchall()}
-    entries: list[LedgerEntry] = []
-    deltas: dict[int, int] = {}
-    for p in postings:
-        if p.key not in ids:
-            continue
-        written.append(p)
-        for key, amount in p.entries:
-            if amount == 0:
-                continue
-            account = accounts[key]
-            entries.append(LedgerEntry(transaction_id=ids[p.key], account_id=account.pk, amount=amount))
-            deltas[account.pk] = deltas.get(account.pk, 0) + amount
-    LedgerEntry.objects.bulk_create(entries, batch_size=2000)
+    written, entries, deltas = _transactions(postings, accounts)
+    LedgerEntry.objects.bulk_create(
+        [LedgerEntry(transaction_id=t, account_id=a, amount=amount) for t, a, amount in entries], batch_size=2000
+    )
     by_id = {a.pk: a for a in accounts.values()}
     with connection.cursor() as cursor:
         for account_id in sorted(deltas):
@@ -124,6 +100,87 @@ def post(postings: list[Posting], accounts: dict[Key, LedgerAccount]) -> list[Po
                 raise LedgerError(f"account {account} would cross zero by {delta}")
             account.balance = row[0]
     return written
+
+
+_NON_NEGATIVE_SQL = ", ".join(f"'{kind}'" for kind in sorted(NON_NEGATIVE))
+_NON_POSITIVE_SQL = ", ".join(f"'{kind}'" for kind in sorted(NON_POSITIVE))
+# every cached balance of the batch moved by one statement; the guard of ``post``, read from
+# each row itself: a distributor's state account never below zero, a debt account never above
+_APPLY_DELTAS = (
+    "UPDATE distribution_ledgeraccount AS a SET balance = a.balance + v.delta "  # noqa: S608
+    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, delta) WHERE a.id = v.id "
+    f"AND (a.distributor_id IS NULL OR a.kind NOT IN ({_NON_NEGATIVE_SQL}) OR a.balance + v.delta >= 0) "
+    f"AND (a.kind NOT IN ({_NON_POSITIVE_SQL}) OR a.balance + v.delta <= 0) "
+    "RETURNING a.id, a.balance"
+)
+
+
+def post_batch(postings: list[Posting], accounts: dict[Key, LedgerAccount]) -> list[Posting]:
+    """``post`` for many postings at once (settlement's batches): the same rules, checks
+    and idempotency keys, in a constant number of statements — the transactions in one
+    INSERT, the entries in one, and every balance delta in one UPDATE whose row count must
+    equal the accounts moved (else LedgerError, and the caller's transaction rolls back).
+    The accounts must be locked by ``lock_accounts`` first: the UPDATE then takes no new
+    lock (the lock order stays the one of ``lock_accounts``, by id)."""
+    written, entries, deltas = _transactions(postings, accounts)
+    if not entries:
+        return written
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO distribution_ledgerentry (transaction_id, account_id, amount) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])",
+            [list(column) for column in zip(*entries, strict=True)],
+        )
+        moved = sorted(account_id for account_id, delta in deltas.items() if delta != 0)
+        if not moved:
+            return written
+        cursor.execute(_APPLY_DELTAS, [moved, [deltas[account_id] for account_id in moved]])
+        updated = dict(cursor.fetchall())
+    by_id = {a.pk: a for a in accounts.values()}
+    if len(updated) != len(moved):
+        refused = [f"{by_id[pk]} by {deltas[pk]}" for pk in moved if pk not in updated]
+        raise LedgerError(f"accounts would cross zero: {', '.join(refused)}")
+    for account_id, balance in updated.items():
+        by_id[account_id].balance = balance
+    return written
+
+
+def _transactions(
+    postings: list[Posting], accounts: dict[Key, LedgerAccount]
+) -> tuple[list[Posting], list[tuple[int, int, int]], dict[int, int]]:
+    """Insert the transactions of ``postings`` not posted before (one statement); returns
+    those written, their entries to write as (transaction id, account id, amount) and the
+    balance delta per account id."""
+    if not postings:
+        return [], [], {}
+    for p in postings:
+        if sum(amount for _key, amount in p.entries) != 0:
+            raise LedgerError(f"unbalanced posting {p.key}")
+    written: list[Posting] = []
+    with connection.cursor() as cursor:
+        values = ", ".join(["(%s, %s, %s, %s, now())"] * len(postings))
+        params: list[Any] = []
+        for p in postings:
+            params += [p.kind, p.reference[:80], p.key, p.commission_line_id]
+        cursor.execute(
+            "INSERT INTO distribution_ledgertransaction (kind, reference, idempotency_key, commission_line_id, at) "  # noqa: S608
+            f"VALUES {values} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
+            params,
+        )
+        ids = {key: pk for pk, key in cursor.fetchall()}
+    entries: list[tuple[int, int, int]] = []
+    deltas: dict[int, int] = {}
+    for p in postings:
+        if p.key not in ids:
+            continue
+        written.append(p)
+        for key, amount in p.entries:
+            if amount == 0:
+                continue
+            account = accounts[key]
+            entries.append((ids[p.key], account.pk, amount))
+            deltas[account.pk] = deltas.get(account.pk, 0) + amount
+    return written, entries, deltas
 
 
 def balances(distributor_id: int) -> dict[str, int]:

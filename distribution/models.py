@@ -181,7 +181,7 @@ class Distributor(models.Model):
     # What the buyers this distributor brought in paid for goods, net of refunds (the bases
     # of their level-1 commission lines): kept with those lines, in the same transaction, so
     # team sales are one index-only range scan over the team's paths.
-    own_sales = models.BigIntegerField(default=0)
+    own_sales = models.BigIntegerField(default=0, db_default=0)
     code = models.CharField(_("invite code"), max_length=12, unique=True)
     application = models.JSONField(_("application answers"), default=dict, blank=True)
     agreement_accepted_at = models.DateTimeField(null=True, blank=True)

@@ -62,8 +62,11 @@ def refund_lines(refunded: Iterable[tuple[int, int]], *, reference: str) -> int:
         accounts = ledger.lock_accounts(wanted)
         available = {k[0]: a.balance for k, a in accounts.items() if k[1] == Account.AVAILABLE}
         postings = []
+        sales_back: list[tuple[int, int]] = []
         for line in todo:
             refunded_base = min(line.base, line.refunded_base + amounts[line.order_line_id])
+            if line.level == 1:
+                sales_back.append((line.distributor_id, line.refunded_base - refunded_base))
             target = line.amount if refunded_base >= line.base else line.amount * refunded_base // line.base
             take = max(0, target - line.reversed_amount - line.clawed_back)
             line.refunded_base = refunded_base
@@ -90,6 +93,9 @@ def refund_lines(refunded: Iterable[tuple[int, int]], *, reference: str) -> int:
             )
             line.save(update_fields=["refunded_base", "reversed_amount", "clawed_back", "status"])
         ledger.post(postings, accounts)
+        from distribution.commission import add_own_sales
+
+        add_own_sales(sales_back)
     return total
 
 
@@ -239,7 +245,9 @@ def _settle(lines: list[CommissionLine], now: datetime) -> int:
                 commission_line_id=line.pk,
             )
         )
-    ledger.post(postings, accounts)
+    # the batch in a constant number of statements (entries in one INSERT, every balance in
+    # one guarded UPDATE): a refused balance raises and the batch's transaction rolls back
+    ledger.post_batch(postings, accounts)
     return CommissionLine.objects.filter(pk__in=[line.pk for line in lines], status=C.PENDING).update(
         status=C.SETTLED, settled_at=now
     )

@@ -130,7 +130,9 @@ def test_earnings_lines_team_orders_share_and_referrer_after_a_paid_order(alpha:
     # the same centre as JSON, for mini-program clients
     from tests.orders.conftest import member_client
 
-    data = member_client(alpha, sharer.member).get("/api/v1/distribution/centre/").json()
+    app = member_client(alpha, sharer.member)
+    app.cookies["django_language"] = "en"  # (shops speak zh-hans unless the visitor chose)
+    data = app.get("/api/v1/distribution/centre/").json()
     assert data["earnings"]["pending"] == 1000 and data["words"]["commission"] == "Reward"
     assert data["team"] == [{"level": 1, "size": 1, "sales": 5000}] and data["own_sales"] == 10000
     assert data["lines"][0]["explanation"].startswith("Level 1 · 10% of ¥100.00 paid")
