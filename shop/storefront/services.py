@@ -403,7 +403,9 @@ def asset_upload(tenant: Any, upload: Any, name: Any = "") -> Any:
         content_type = f"image/{'jpeg' if ext == 'jpg' else ext}"
     digest = hashlib.sha256(data).hexdigest()[:12]
     stem = name.rsplit(".", 1)[0]
-    stored = default_storage.save(f"theme-assets/{stem}.{digest}.{ext}", ContentFile(data))
+    stored = f"theme-assets/{stem}.{digest}.{ext}"  # the same name is the same content
+    if not default_storage.exists(stored):
+        stored = default_storage.save(stored, ContentFile(data))
     with transaction.atomic():
         row = _locked()
         asset, _created = ThemeAsset.objects.update_or_create(
