@@ -1,7 +1,7 @@
 """The distributor centre's forms on the storefront (plain HTML posts, no JavaScript):
 apply to become a distributor, and request a withdrawal. Bad input is answered on the
 centre's page with field messages (status 400); nothing is written then. The page itself
-is ``shop.storefront.views.DistributorCentre``; these views post to the engine's services."""
+is ``shop.storefront.account.DistributorCentre``; these views post to the engine's services."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from distribution import services, withdrawals
 from distribution.models import DistributionSettings, Distributor, Withdrawal
 from shop.members.views import form_errors
 from shop.storefront import drops
-from shop.storefront.views import DistributorCentre, _price
+from shop.storefront.account import DistributorCentre
+from shop.storefront.views import _price
 
 CENTRE = "/account/distributor/"
 

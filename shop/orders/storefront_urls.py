@@ -2,14 +2,14 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from shop.storefront import views
+from shop.storefront import account
 
 app_name = "member-orders"
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("", views.OrderList.as_view(), name="list"),
-    path("<int:pk>/", views.OrderDetail.as_view(), name="detail"),
-    path("<int:pk>/pay/", views.PayPage.as_view(), name="pay"),
-    path("<int:pk>/aftersale/", views.AfterSaleNew.as_view(), name="aftersale"),
-    path("<int:pk>/cancel/", views.OrderAction.as_view(), {"action": "cancel"}, name="cancel"),
-    path("<int:pk>/confirm/", views.OrderAction.as_view(), {"action": "confirm"}, name="confirm"),
+    path("", account.OrderList.as_view(), name="list"),
+    path("<int:pk>/", account.OrderDetail.as_view(), name="detail"),
+    path("<int:pk>/pay/", account.PayPage.as_view(), name="pay"),
+    path("<int:pk>/aftersale/", account.AfterSaleNew.as_view(), name="aftersale"),
+    path("<int:pk>/cancel/", account.OrderAction.as_view(), {"action": "cancel"}, name="cancel"),
+    path("<int:pk>/confirm/", account.OrderAction.as_view(), {"action": "confirm"}, name="confirm"),
 ]

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from shop.storefront import views
+from shop.storefront import account, groups, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.Home.as_view(), name="storefront-home"),
@@ -15,9 +15,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("cart/add/", views.CartAdd.as_view(), name="storefront-cart-add"),
     path("cart/items/<int:pk>/", views.CartItemUpdate.as_view(), name="storefront-cart-item"),
     path("checkout/", views.Checkout.as_view(), name="storefront-checkout"),
-    path("groups/<int:pk>/", views.GroupPage.as_view(), name="storefront-group"),
-    path("group-buy/<int:pk>/", views.GroupCheckout.as_view(), name="storefront-group-buy"),
-    path("account/aftersales/", views.AfterSaleList.as_view(), name="storefront-aftersales"),
-    path("account/aftersales/<int:pk>/", views.AfterSaleDetail.as_view(), name="storefront-aftersale"),
-    path("account/distributor/", views.DistributorCentre.as_view(), name="storefront-distributor"),
+    path("groups/<int:pk>/", groups.GroupPage.as_view(), name="storefront-group"),
+    path("group-buy/<int:pk>/", groups.GroupCheckout.as_view(), name="storefront-group-buy"),
+    path("account/aftersales/", account.AfterSaleList.as_view(), name="storefront-aftersales"),
+    path("account/aftersales/<int:pk>/", account.AfterSaleDetail.as_view(), name="storefront-aftersale"),
+    path("account/distributor/", account.DistributorCentre.as_view(), name="storefront-distributor"),
 ]
