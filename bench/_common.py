@@ -136,3 +136,11 @@ class Stopwatch:
 
 def progress(message: str) -> None:
     print(message, flush=True)
+
+
+def report_targets(checks: Sequence[tuple[str, bool]]) -> bool:
+    """Print each target as met or MISSED; True when all are met."""
+    print("\ntargets:")
+    for label, ok in checks:
+        print(f"  {'met    ' if ok else 'MISSED '} {label}")
+    return all(ok for _label, ok in checks)

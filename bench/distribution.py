@@ -49,7 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Stopwatch, median, p95, progress, table, throwaway_django  # noqa: E402
+from bench._common import Stopwatch, median, p95, progress, report_targets, table, throwaway_django  # noqa: E402
 
 PASSWORD = "bench-Password-4711"
 TEAM_TARGET_MS = 50.0
@@ -1065,9 +1065,7 @@ def main() -> None:
             checks += settle_checks
 
         print("\n" + "\n".join(results))
-        print("\ntargets:")
-        for label, ok in checks:
-            print(f"  {'met    ' if ok else 'MISSED '} {label}")
+        report_targets(checks)
         print(
             f"\nfinished {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {total():.0f}s in all, {load_note()}"
         )

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import REPO, Stopwatch, bench_environ, median, p95, progress, table, throwaway_django  # noqa: E402
+from bench._common import REPO, Stopwatch, bench_environ, median, p95, progress, report_targets, table, throwaway_django  # noqa: E402
 
 SETTINGS = "bench.settings_storefront"
 OURS_PATH = "/api/v1/catalogue/products/?sort=sales"
@@ -429,10 +429,7 @@ def report(series: list[Series], clients: int, workers: int, threads: int) -> bo
         (f"product list >= {TARGET_RATIO:.0%} of the bare view's req/s ({ratio:.0%})", ratio >= TARGET_RATIO),
         (f"product list p95 < {TARGET_P95_MS:.0f} ms ({p95_ms:.1f} ms)", p95_ms < TARGET_P95_MS),
     ]
-    print("\ntargets:")
-    for label, ok in checks:
-        print(f"  {'met    ' if ok else 'MISSED '} {label}")
-    return all(ok for _label, ok in checks)
+    return report_targets(checks)
 
 
 def main() -> None:

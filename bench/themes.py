@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Stopwatch, median, p95, progress, table, throwaway_django  # noqa: E402
+from bench._common import Stopwatch, median, p95, progress, report_targets, table, throwaway_django  # noqa: E402
 from bench.storefront import (  # noqa: E402
     BARE_PATH,
     SETTINGS,
@@ -379,10 +379,7 @@ def report(views: list[View], clients: int, workers: int, threads: int) -> bool:
             override_ratio >= TARGET_OVERRIDE_RATIO,
         ),
     ]
-    print("\ntargets:")
-    for label, ok in checks:
-        print(f"  {'met    ' if ok else 'MISSED '} {label}")
-    return all(ok for _label, ok in checks)
+    return report_targets(checks)
 
 
 def main() -> None:
