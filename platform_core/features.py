@@ -2,14 +2,15 @@
 
 Views, APIs and templates never compare tier names: they call ``require_feature`` /
 ``check_limit`` (or the DRF permission ``requires_feature`` or the ``{% feature %}`` tag).
-Operators override any entry per shop (``FeatureOverride``). Limits are counted through
+Operators override any entry per shop (``FeatureOverride``); a request reads them from its
+shop's cached record (``set_overrides_loader``), never with a query of its own. Limits are counted through
 callables that each domain registers (``register_usage``), so billing can check a
 downgrade without importing the shop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -134,11 +135,25 @@ def validate_override(key: str, value: Any) -> Any:
     return value
 
 
+OverridesLoader = Callable[[Any], Mapping[str, Any]]
+_overrides_loader: OverridesLoader | None = None
+
+
+def set_overrides_loader(loader: OverridesLoader) -> None:
+    """Where a shop's overrides come from when its instance carries none: ``tenants``
+    reads them from the per-process shop record (``tenants.hosts``), the same record a
+    request's shop comes from, so a feature check costs no query."""
+    global _overrides_loader
+    _overrides_loader = loader
+
+
 def _overrides(tenant: Any) -> dict[str, Any]:
     cached = getattr(tenant, "_feature_overrides_cache", None)
     if cached is None:
         if tenant.pk is None:
             cached = {}
+        elif _overrides_loader is not None:
+            cached = dict(_overrides_loader(tenant))
         else:
             cached = dict(tenant.feature_overrides.values_list("key", "value"))
         tenant._feature_overrides_cache = cached

@@ -150,6 +150,20 @@ CACHES = {
     }
 }
 
+# Generations of the per-process memos (platform_core.localcache: host -> shop, shop
+# configuration): keys independent of the current schema, short socket timeouts so a
+# frozen Redis costs a request at most one of them (then the memos read the database).
+CACHES["platform"] = {
+    **_cache_backend,
+    "KEY_PREFIX": "platform",
+    **({"OPTIONS": {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}} if REDIS_URL else {}),
+}
+# How often a process checks that its memos are current: a change (a shop suspended, a
+# tier, an override, a host, a shop's settings or activities) reaches every process within
+# this many seconds of its commit. LOCAL_CACHE_MAX_AGE bounds any record's age regardless.
+LOCAL_CACHE_CHECK_SECONDS = env.float("LOCAL_CACHE_CHECK_SECONDS", default=0.25)
+LOCAL_CACHE_MAX_AGE = env.float("LOCAL_CACHE_MAX_AGE", default=60.0)
+
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext
 from django_tenants.middleware.main import TenantMainMiddleware
+
+from tenants import hosts
 
 # Paths a suspended or closed shop still serves: its console (billing lives there),
 # the console API, and assets.
@@ -27,19 +31,40 @@ log = logging.getLogger(__name__)
 
 
 class ShopRoutingMiddleware(TenantMainMiddleware):
+    """django-tenants' routing, with the host's shop read from the process's memo
+    (``tenants.hosts``): a request for a known host sends no query to find its shop, and
+    none to set the search path when its connection is already in that shop's schema."""
+
     @staticmethod
     def hostname_from_request(request: HttpRequest) -> str:
         # The exact host (lowercase, no port); "www." is tried as-is first (get_tenant).
         return request.get_host().split(":")[0].lower().rstrip(".")
 
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            hostname = self.hostname_from_request(request)
+        except DisallowedHost:
+            return HttpResponseNotFound()
+        tenant = hosts.shop_for_host(hostname)
+        if tenant is None:
+            return self.no_tenant_found(request, hostname)
+        tenant.domain_url = hostname
+        request.tenant = tenant  # type: ignore[attr-defined]
+        db = cast(Any, connection)
+        if db.schema_name == tenant.schema_name and db.include_public_schema:
+            # Already there (the previous request on this connection was for this shop):
+            # django-tenants would forget the search path it set and send it again.
+            db.tenant = tenant
+        else:
+            db.set_tenant(tenant)
+        self.setup_url_routing(request)
+        return None
+
     def get_tenant(self, domain_model: Any, hostname: str) -> Any:
-        domains = domain_model.objects.select_related("tenant").filter(verified=True)
-        domain = domains.filter(domain=hostname).first()
-        if domain is None and hostname.startswith("www."):
-            domain = domains.filter(domain=hostname[4:]).first()
-        if domain is None:
+        tenant = hosts.shop_for_host(hostname)
+        if tenant is None:
             raise domain_model.DoesNotExist(hostname)
-        return domain.tenant
+        return tenant
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:
         if request.path.startswith("/api/"):

@@ -68,7 +68,10 @@ def django_db_setup(
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
+    from platform_core.localcache import memo
+
     cache.clear()
+    memo.clear()  # records of the previous test's rolled-back transaction
     yield
     use_public_schema()
 
