@@ -7,4 +7,7 @@ class DistributionConfig(AppConfig):
     verbose_name = _("Distribution")
 
     def ready(self) -> None:
-        from distribution import receivers  # noqa: F401 - order, after-sales and login events
+        from distribution import (
+            receivers,  # noqa: F401 - order, after-sales and login events
+            verify,  # noqa: F401 - how the reconciliation's findings read
+        )

@@ -9,7 +9,7 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from shop import events
-        from shop.payments import receivers
+        from shop.payments import receivers, reconcile  # noqa: F401 - reconcile: how its findings read
 
         events.order_cancelled.connect(receivers.order_settled, dispatch_uid="payments.order_cancelled")
         events.order_paid.connect(receivers.order_settled, dispatch_uid="payments.order_paid")
