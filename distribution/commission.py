@@ -211,10 +211,13 @@ def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
             ],
             accounts,
         )
-    # after the accrual committed, in its own transactions (the expense account is not
-    # held while distributors' accounts are locked: the lock order of ``refund_lines``)
+    # after the accrual committed, in its own transaction (the expense account is not held
+    # while distributors' accounts are locked: the lock order of the refunds' sync). Events
+    # may arrive out of order: money already back for a line is taken back now.
     try:
-        _catch_up_refunds(order)
+        from distribution.settlement import commission_sync_order
+
+        commission_sync_order(order, reason="accrued")
     except Exception:  # noqa: BLE001 - the accrual stands; the catch-up scan applies the refunds
         log.exception("distribution: refunds of order %s left to the catch-up", order.pk)
     return made
@@ -222,11 +225,12 @@ def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
 
 def commission_catch_up(tenant: Any, now: datetime | None = None) -> int:
     """Orders paid in the last two days whose commission was never decided (the event was
-    lost or its receiver failed), and refunded after-sales of that window (their event
-    may have failed too): applied now. Idempotent. Returns the orders computed."""
-    from distribution.settlement import refund_aftersale
-    from shop.aftersales.models import AfterSale
+    lost or its receiver failed), and the refunds that succeeded and the paid orders
+    cancelled in that window (their events may have failed too): applied now.
+    Idempotent. Returns the orders computed."""
+    from distribution.settlement import commission_sync_order, commission_sync_refund
     from shop.orders.models import Order
+    from shop.payments.models import Refund
 
     now = now or timezone.now()
     window = (now - timedelta(days=2), now - timedelta(minutes=5))
@@ -247,18 +251,10 @@ def commission_catch_up(tenant: Any, now: datetime | None = None) -> int:
         status=Order.Status.CANCELLED, paid_at__isnull=False, cancelled_at__range=window
     ).filter(Exists(CommissionLine.objects.filter(order_id=OuterRef("pk"))))
     for order in _paged(cancelled):
-        cancel_order(order)
-    refunded = AfterSale.objects.filter(status=AfterSale.Status.REFUNDED, refunded_at__range=window)
-    for aftersale in _paged(refunded):
-        refund_aftersale(aftersale)  # (waits while a refund of it is pending)
-    from distribution.settlement import refund_payment
-    from shop.payments.models import Refund
-
-    payment_refunds = Refund.objects.filter(
-        status=Refund.Status.SUCCEEDED, aftersales__isnull=True, updated_at__range=window
-    ).select_related("payment__order")
-    for refund in _paged(payment_refunds):
-        refund_payment(refund.payment.order, refund)
+        commission_sync_order(order, reason="cancelled")
+    refunds = Refund.objects.filter(status=Refund.Status.SUCCEEDED, updated_at__range=window)
+    for refund in _paged(refunds):
+        commission_sync_refund(refund)
     return count
 
 
@@ -271,39 +267,6 @@ def _paged(queryset: Any, size: int = 500) -> Any:
         if len(page) < size:
             return
         last = page[-1].pk
-
-
-def cancel_order(order: Any) -> int:
-    """A paid order ended cancelled: whatever commission of it still stands is taken back
-    (after-sales' refunds already taken back count: the amounts are cumulative per line,
-    so nothing is taken twice). Keyed by the order: once."""
-    from distribution.settlement import refund_lines
-
-    rows = [(line_id, amount) for line_id, amount in order.lines.values_list("pk", "amount_paid")]
-    return refund_lines(rows, reference=f"order_cancelled:{order.pk}")
-
-
-def _catch_up_refunds(order: Any) -> None:
-    """Events may arrive out of order: an after-sale of this order refunded before its
-    commission was recorded is applied now (keyed like the event's, so never twice)."""
-    from distribution.settlement import refund_lines, refund_payment
-    from shop.aftersales.models import AfterSale, AfterSaleLine
-    from shop.payments.models import Refund
-
-    pending = Refund.objects.filter(aftersales=OuterRef("aftersale_id"), status=Refund.Status.PENDING)
-    done: dict[int, list[tuple[int, int]]] = {}
-    for aftersale_id, line_id, amount in (
-        AfterSaleLine.objects.filter(aftersale__order=order, aftersale__status=AfterSale.Status.REFUNDED)
-        .filter(~Exists(pending))
-        .values_list("aftersale_id", "order_line_id", "amount")
-    ):
-        done.setdefault(aftersale_id, []).append((line_id, amount))
-    for aftersale_id, rows in sorted(done.items()):
-        refund_lines(rows, reference=f"aftersale:{aftersale_id}")
-    for refund in Refund.objects.filter(
-        payment__order_id=order.pk, status=Refund.Status.SUCCEEDED, aftersales__isnull=True
-    ).order_by("id"):
-        refund_payment(order, refund)
 
 
 def preview(product: Any, distributor: Distributor | None) -> list[dict[str, Any]]:

@@ -115,42 +115,36 @@ def _order_paid(order: Any) -> None:
 
 @receiver(events.aftersale_closed, dispatch_uid="distribution-aftersale-closed")
 def on_aftersale_closed(sender: Any, aftersale: Any, outcome: str, **kwargs: Any) -> None:
-    """An after-sale refunded: its commission is taken back once the money is actually
-    back (``settlement.refund_aftersale`` waits while a refund of it is pending; the
-    refund's success, ``order_refunded``, takes it back then)."""
+    """An after-sale refunded: its lines' commission follows the money once it is back
+    (a pending refund waits; its success, ``order_refunded``, syncs them then)."""
     if outcome != "refunded":
         return
     try:
-        settlement.refund_aftersale(aftersale)
+        settlement.commission_refunds_sync(
+            aftersale.lines.values_list("order_line_id", flat=True), reference=f"aftersale:{aftersale.pk}"
+        )
     except Exception:  # noqa: BLE001 - the catch-up scan applies it later
         log.exception("distribution: after-sale %s refunded, reversal left to the catch-up", aftersale.pk)
 
 
 @receiver(events.order_refunded, dispatch_uid="distribution-order-refunded")
 def on_order_refunded(sender: Any, order: Any, refund: Any, **kwargs: Any) -> None:
-    """Money went back: an after-sale's refund completes that after-sale's reversal; a
-    refund with no after-sale behind it (the merchant's order page) is spread over the
-    order's lines and taken back (``settlement.refund_payment``). Once per refund."""
+    """Money went back: the commission of the order lines the refund was for follows it
+    (nothing for shipping, nor for a payment that never paid for the goods)."""
     try:
-        aftersales = list(refund.aftersales.all())
-        if aftersales:
-            for aftersale in aftersales:
-                settlement.refund_aftersale(aftersale)
-        else:
-            settlement.refund_payment(order, refund)
+        settlement.commission_sync_refund(refund)
     except Exception:  # noqa: BLE001 - a refund never fails because of distribution
         log.exception("distribution: refund %s of order %s, reversal left to the catch-up", refund.pk, order.pk)
 
 
 @receiver(events.order_cancelled, dispatch_uid="distribution-order-cancelled")
 def on_order_cancelled(sender: Any, order: Any, **kwargs: Any) -> None:
-    """A paid order ended cancelled (closed after refunds, a failed group buy, …): whatever
-    commission of it is still standing is taken back (after-sales refunds already taken
-    back count: the amounts are cumulative per line, so nothing is taken twice)."""
+    """A paid order ended cancelled (closed after refunds, a failed group buy, …): its
+    lines' commission follows the money back for them (a refund still pending waits)."""
     if order.paid_at is None:
         return
     try:
-        commission.cancel_order(order)
+        settlement.commission_sync_order(order, reason="cancelled")
     except Exception:  # noqa: BLE001 - the catch-up scan takes it back later
         log.exception("distribution: order %s cancelled, reversal left to the catch-up", order.pk)
 

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from distribution import ledger
 from distribution.models import BP, Account, CommissionLine, LedgerAccount, LedgerEntry, Withdrawal
+from distribution.settlement import taken_back
 from platform_core.checks import Finding, descriptions
 from platform_core.money import format_money
 from shop.payments import reconcile
@@ -38,10 +39,11 @@ CHECK = "distribution_verify"
 def verify_shop() -> list[Finding]:
     """Every finding in the current shop's schema (empty: it reconciles to the fen)."""
     found = [Finding("ledger", problem) for problem in ledger.verify_balances()]
-    rebuilt = reconcile.rebuild_all()
+    refunds = reconcile.line_refunds()
     found += reconcile.check_payments()
-    found += reconcile.check_lines(rebuilt)
-    found += check_commission(rebuilt)
+    found += reconcile.check_refunds()
+    found += reconcile.check_lines(refunds)
+    found += check_commission(refunds)
     found += check_distributors()
     found += reconcile.check_wallet()
     return found
@@ -54,15 +56,7 @@ def rule_amount(line: CommissionLine) -> int:
     return line.base * int(line.rate_bp or 0) // BP
 
 
-def taken_back(amount: int, refunded: int, base: int) -> int:
-    """The documented rounding: ``amount × refunded ÷ base`` rounded down, all of it once
-    the line is fully refunded."""
-    if base <= 0 or refunded >= base:
-        return amount
-    return amount * refunded // base
-
-
-def check_commission(rebuilt: dict[int, tuple[Any, reconcile.OrderRefunds]]) -> list[Finding]:
+def check_commission(refunds: dict[int, reconcile.LineRefund]) -> list[Finding]:
     found: list[Finding] = []
     posted = dict(
         LedgerEntry.objects.filter(transaction__commission_line__isnull=False, account__distributor__isnull=False)
@@ -94,9 +88,7 @@ def check_commission(rebuilt: dict[int, tuple[Any, reconcile.OrderRefunds]]) -> 
                     },
                 )
             )
-        entry = rebuilt.get(first.order_id)
-        back = entry[1].lines.get(order_line_id, reconcile.LineRefund()).back if entry else 0
-        refunded = min(base, back)
+        refunded = min(base, refunds.get(order_line_id, reconcile.LineRefund()).back)
         for line in lines:
             subject = _("commission line %(id)s (%(order)s, level %(level)s)") % {
                 "id": line.pk,

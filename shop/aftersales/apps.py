@@ -16,6 +16,11 @@ class AfterSalesConfig(AppConfig):
             orders.completion_filters.append(selectors.without_open_aftersales)
         if selectors.fulfilment_blocked not in orders.fulfilment_guards:
             orders.fulfilment_guards.append(selectors.fulfilment_blocked)
+        from shop.payments import allocation
+
+        # what open after-sales hold is not available to other refunds
+        if selectors.claimed_by_line not in allocation.claim_sources:
+            allocation.claim_sources.append(selectors.claimed_by_line)
 
         from shop import events
         from shop.aftersales import services

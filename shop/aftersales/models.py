@@ -2,9 +2,10 @@
 units of an order's lines; the merchant reviews it, the buyer ships a return, the merchant
 confirms receipt, and the money goes back through the payment provider.
 
-Amounts are fen. Each ``AfterSaleLine`` keeps what its units are worth: a share of the
-order line's ``amount_paid`` (rounded down), the last units of a line getting the rest, so
-a line's refunds never exceed what was paid for it."""
+Amounts are fen. Each ``AfterSaleLine`` keeps what its units are worth: their share of
+what the order line has left to refund (``shop.payments.allocation.unit_value``: what it
+paid less what was refunded, by any path, and what other open requests hold; rounded
+down, the last units getting the rest), so a line's refunds never exceed what it paid."""
 
 from __future__ import annotations
 
@@ -90,8 +91,6 @@ OPEN = [
     AfterSale.Status.RETURNED,
     AfterSale.Status.RECEIVED,
 ]
-# what still claims units of the order's lines (open, or refunded)
-CLAIMING = [*OPEN, AfterSale.Status.REFUNDED]
 
 
 class AfterSaleLine(models.Model):

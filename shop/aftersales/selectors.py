@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
 
 from platform_core.tenancy import current_schema
-from shop.aftersales.models import CLAIMING, OPEN, AfterSale, AfterSaleLine, AfterSaleReason
+from shop.aftersales.models import OPEN, AfterSale, AfterSaleLine, AfterSaleReason
 from shop.orders.models import Order
 
 # The shop's own data (it renames them at will), seeded in the platform's default language.
@@ -39,14 +39,24 @@ def detailed() -> QuerySet[AfterSale]:
     )
 
 
-def claimed_by_line(order: Order) -> dict[int, tuple[int, int]]:
-    """Per order line: (units, amount) claimed by after-sales that are open or refunded."""
+def claimed_by_line(order: Order, exclude: str | None = None) -> dict[int | None, tuple[int, int]]:
+    """Per order line: (units, amount) held by open after-sales, whose money has not gone
+    back yet (a refunded after-sale's units are in the line's refunded figures); under
+    ``None``, the shipping they hold. ``exclude``: "aftersale:<id>", one not to count (the
+    one being refunded). A claim source of ``shop.payments.allocation``."""
+    opened = AfterSale.objects.filter(order=order, status__in=OPEN)
+    if exclude and exclude.startswith("aftersale:"):
+        opened = opened.exclude(pk=int(exclude.split(":", 1)[1]))
     rows = (
-        AfterSaleLine.objects.filter(order_line__order=order, aftersale__status__in=CLAIMING)
+        AfterSaleLine.objects.filter(aftersale__in=opened)
         .values("order_line_id")
         .annotate(units=Sum("quantity"), amount=Sum("amount"))
     )
-    return {row["order_line_id"]: (row["units"], row["amount"]) for row in rows}
+    held: dict[int | None, tuple[int, int]] = {row["order_line_id"]: (row["units"], row["amount"]) for row in rows}
+    shipping = opened.aggregate(total=Sum("shipping_refund"))["total"] or 0
+    if shipping:
+        held[None] = (0, int(shipping))
+    return held
 
 
 def without_open_aftersales(orders: QuerySet[Order]) -> QuerySet[Order]:

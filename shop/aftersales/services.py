@@ -29,27 +29,19 @@ from shop.aftersales import selectors
 from shop.aftersales.models import OPEN, AfterSale, AfterSaleLine, AfterSaleLog, AfterSaleReason
 from shop.models import ShopSettings
 from shop.orders import services as orders
-from shop.orders.models import Order, OrderLine
+from shop.orders.models import Order
+from shop.payments import allocation
 from shop.payments import services as payments
-from shop.payments.models import Payment, Refund
+from shop.payments.models import Payment, Refund, RefundLine
 
 A = AfterSale.Status
+K = RefundLine.Kind
 O = Order.Status  # noqa: E741
 # an order whose units may be asked back (delivered ones only within the window)
 REQUESTABLE = {O.PAID, O.SHIPPED, O.DELIVERED, O.READY_FOR_PICKUP, O.PICKED_UP}
 # goods that left the shop: they can be returned; before that, only refunded
 SHIPPED = {O.SHIPPED, O.DELIVERED, O.PICKED_UP}
 MAX_LINES = 100
-
-
-def line_amount(line: OrderLine, quantity: int, claimed_units: int, claimed_amount: int) -> int:
-    """What ``quantity`` more units of ``line`` are worth, ``claimed_units`` (worth
-    ``claimed_amount``) being claimed already: the pro-rata share of what was paid,
-    rounded down, except that the line's last units get the rest — so a line's refunds
-    never exceed what was paid for it and add up to exactly that once all are refunded."""
-    if claimed_units + quantity >= line.quantity:
-        return line.amount_paid - claimed_amount
-    return line.amount_paid * quantity // line.quantity
 
 
 def _status_error(aftersale: AfterSale) -> ValidationError:
@@ -148,28 +140,25 @@ def aftersale_request(member: Any, order: Order, data: dict[str, Any]) -> AfterS
         _check_window(order, timezone.now())
         if kind == AfterSale.Kind.RETURN_REFUND and order.status not in SHIPPED:
             raise ValidationError({"kind": [_("Nothing was shipped yet: ask for a refund only.")]})
-        lines = {line.pk: line for line in order.lines.all()}
-        claimed = selectors.claimed_by_line(order)
+        found = allocation.refundable(order, selectors.claimed_by_line(order))
         rows: list[AfterSaleLine] = []
         for line_id, quantity in wanted:
-            line = lines.get(line_id)
-            if line is None:
+            left = found.lines.get(line_id)
+            if left is None:
                 raise ValidationError({"lines": [_("Item %(id)s is not part of this order.") % {"id": line_id}]})
-            units, amount = claimed.get(line.pk, (0, 0))
-            left = line.quantity - units
-            if quantity > left:
+            if quantity > left.units:
                 raise ValidationError(
                     {
                         "lines": [
                             _("Only %(left)d of %(name)s can still be asked back.")
-                            % {"left": left, "name": line.product_name}
+                            % {"left": left.units, "name": left.line.product_name}
                         ]
                     }
                 )
             rows.append(
-                AfterSaleLine(order_line=line, quantity=quantity, amount=line_amount(line, quantity, units, amount))
+                AfterSaleLine(order_line=left.line, quantity=quantity, amount=allocation.unit_value(left, quantity))
             )
-        shipping = _shipping_back(order, lines.values(), claimed, wanted)
+        shipping = _shipping_back(order, found, wanted)
         aftersale = AfterSale.objects.create(
             order=order,
             member=member,
@@ -187,21 +176,16 @@ def aftersale_request(member: Any, order: Order, data: dict[str, Any]) -> AfterS
     return aftersale
 
 
-def _shipping_back(order: Order, lines: Any, claimed: dict[int, tuple[int, int]], wanted: list[tuple[int, int]]) -> int:
-    """The shipping fee goes back with the request that, before anything shipped, leaves no
-    unit of the order to deliver; a partial refund, or one after shipping, is goods only."""
-    if order.status != Order.Status.PAID or not order.shipping_fee:
+def _shipping_back(order: Order, found: allocation.Refundable, wanted: list[tuple[int, int]]) -> int:
+    """The shipping fee (what is left of it: not refunded, not held by another request)
+    goes back with the request that, before anything shipped, leaves no unit of the order
+    to deliver; a partial refund, or one after shipping, is goods only."""
+    if order.status != Order.Status.PAID or not found.shipping:
         return 0
-    asked: dict[int, int] = {}
-    for line_id, quantity in wanted:
-        asked[line_id] = asked.get(line_id, 0) + quantity
-    for line in lines:
-        if claimed.get(line.pk, (0, 0))[0] + asked.get(line.pk, 0) < line.quantity:
-            return 0
-    already = AfterSale.objects.filter(order=order, shipping_refund__gt=0).exclude(
-        status__in=[AfterSale.Status.REJECTED, AfterSale.Status.CANCELLED]
-    )
-    return 0 if already.exists() else int(order.shipping_fee)
+    asked = dict(wanted)
+    if any(left.units > asked.get(line_id, 0) for line_id, left in found.lines.items()):
+        return 0
+    return found.shipping
 
 
 def aftersale_cancel(aftersale: AfterSale, *, member: Any) -> AfterSale:
@@ -294,12 +278,19 @@ def aftersale_refund(aftersale: AfterSale, *, actor: str, reference: Any = "") -
             raise _status_error(locked)
         left = locked.refund_amount
         reason = _("After-sale %(id)s") % {"id": locked.pk}
-        found = Payment.objects.filter(order=order, status=Payment.Status.SUCCEEDED).order_by("created_at", "id")
+        # what it is for, per order line: its lines' units and amounts, then its shipping share
+        parts = [allocation.Part(K.GOODS, row.order_line_id, row.amount, row.quantity) for row in locked.lines.all()]
+        if locked.shipping_refund:
+            parts.append(allocation.Part(K.SHIPPING, None, locked.shipping_refund))
+        found = Payment.objects.filter(order=order, status=Payment.Status.SUCCEEDED, pays_order=True).order_by(
+            "created_at", "id"
+        )
         for payment in found:
             part = min(left, payment.refundable)
             if part <= 0:
                 continue
             offline = payment.provider == Payment.Provider.OFFLINE
+            these, parts = allocation.split(parts, part)
             try:
                 refund = payments.refund_payment(
                     payment,
@@ -308,6 +299,7 @@ def aftersale_refund(aftersale: AfterSale, *, actor: str, reference: Any = "") -
                     actor,
                     idempotency_key=f"aftersale-{locked.pk}-{locked.refund_attempt}-{payment.pk}",
                     reference=reference if offline else "",
+                    refund_for=allocation.as_refund_for(these, claim=f"aftersale:{locked.pk}"),
                 )
             except payments.PaymentError as exc:
                 raise ValidationError({"refund": [exc.message]}) from exc
@@ -364,13 +356,10 @@ def on_refund_failed(refund: Refund) -> None:
 
 
 def _close_if_all_refunded(order: Order, actor: str) -> None:
-    refunded: dict[int, int] = {}
-    for line_id, quantity in AfterSaleLine.objects.filter(
-        aftersale__order=order, aftersale__status=A.REFUNDED
-    ).values_list("order_line_id", "quantity"):
-        refunded[line_id] = refunded.get(line_id, 0) + quantity
-    everything = all(refunded.get(line.pk, 0) >= line.quantity for line in order.lines.all())
-    if everything and order.status in orders.TRANSITIONS["close"][0]:
+    """Every unit of every line refunded (by any path), with no refund still pending."""
+    everything = all(line.refunded_quantity >= line.quantity for line in order.lines.all())
+    pending = Refund.objects.filter(payment__order=order, status=Refund.Status.PENDING).exists()
+    if everything and not pending and order.status in orders.TRANSITIONS["close"][0]:
         orders.order_close(order, actor=actor, note="refunded in full by after-sales")
 
 

@@ -511,6 +511,7 @@ def _refund_member(group: Group, member: GroupMember, reason: str) -> None:
     from shop.orders import services as orders
     from shop.orders.models import Order
     from shop.payments import services as payments
+    from shop.payments.allocation import RefundFor
     from shop.payments.models import Payment
 
     with transaction.atomic():
@@ -523,6 +524,7 @@ def _refund_member(group: Group, member: GroupMember, reason: str) -> None:
                     str(reason),
                     "system",
                     idempotency_key=f"group-{group.pk}-{payment.pk}",
+                    refund_for=RefundFor(everything=True),  # every line, every unit, the shipping
                 )
         GroupMember.objects.filter(pk=member.pk).update(status=M.REFUNDED)
         if order.status in orders.TRANSITIONS["close"][0]:

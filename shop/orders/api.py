@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -45,9 +45,16 @@ class CartItemSerializer(serializers.ModelSerializer):
 
 
 class LineSerializer(serializers.ModelSerializer):
+    refundable_amount = serializers.SerializerMethodField(
+        help_text="fen still refundable for this line: paid, less refunded (pending refunds count) and what "
+        "open after-sales hold"
+    )
+    refundable_quantity = serializers.SerializerMethodField(help_text="units that can still be asked back")
+
     class Meta:
         model = OrderLine
         fields = [
+            "id",
             "sku",
             "product_name",
             "sku_label",
@@ -58,7 +65,19 @@ class LineSerializer(serializers.ModelSerializer):
             "promotion_share",
             "coupon_share",
             "amount_paid",
+            "refunded_amount",
+            "refunded_quantity",
+            "refundable_amount",
+            "refundable_quantity",
         ]
+
+    @extend_schema_field(int)
+    def get_refundable_amount(self, line: OrderLine) -> int:
+        return int(getattr(line, "free_amount", line.refundable_amount))
+
+    @extend_schema_field(int)
+    def get_refundable_quantity(self, line: OrderLine) -> int:
+        return int(getattr(line, "free_units", line.refundable_quantity))
 
 
 class LogSerializer(serializers.ModelSerializer):
@@ -85,6 +104,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "shipping_fee",
             "payable",
             "amount_paid",
+            "shipping_refunded",
             "address",
             "store",
             "pickup_code",
@@ -105,6 +125,18 @@ class OrderSerializer(serializers.ModelSerializer):
 
     def get_pickup_code(self, order: Order) -> str:
         return order.pickup_code if order.status == Order.Status.READY_FOR_PICKUP else ""
+
+    def to_representation(self, order: Order) -> Any:
+        """Each line's refundable figures, open after-sales' holds taken out."""
+        from shop.payments import allocation
+
+        paid = order.paid_at is not None and order.status != Order.Status.UNPAID
+        held = allocation.claims(order) if paid else {}
+        for line in order.lines.all():
+            left = allocation.LineLeft(line, *held.get(line.pk, (0, 0)))
+            # nothing is refundable of an order never paid
+            line.free_amount, line.free_units = (left.amount, left.units) if paid else (0, 0)  # type: ignore[attr-defined]
+        return super().to_representation(order)
 
 
 class PlaceOrderSerializer(serializers.Serializer):
@@ -392,6 +424,23 @@ class ConsoleOrders(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopViewSe
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise serializers.ValidationError({"amount": ["The amount received, in fen."]})
         return self._do(lambda: payments.offline_confirm(order, amount=amount, actor=self._actor()))
+
+    @extend_schema(methods=["GET"], request=None, responses={200: payments_api.ConsoleRefundSerializer(many=True)})
+    @extend_schema(
+        methods=["POST"],
+        request=payments_api.RefundRequestSerializer,
+        responses={201: payments_api.ConsoleRefundSerializer, 400: dict},
+        parameters=[OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER)],
+    )
+    @action(detail=True, methods=["get", "post"], url_path="refunds")
+    def refunds(self, request: Request, pk: str | None = None) -> Response:
+        """The order's refunds with what each was for; POST refunds from the order page,
+        saying what for: ``lines`` (units, optional amounts) and ``shipping``, or an
+        ``amount`` for the goods by the documented rule."""
+        order = self.get_object()
+        if request.method == "GET":
+            return payments_api.console_refunds(order)
+        return payments_api.console_refund(order, request, self._actor())
 
     @extend_schema(
         request={"application/json": {"type": "object", "properties": {"code": {"type": "string"}}}},

@@ -38,7 +38,7 @@ class OrderList(ConsoleView):
 class OrderDetail(ConsoleView):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         order = get_object_or_404(Order.objects.prefetch_related("lines", "log"), pk=pk)
-        return self.render("orders/console/order.html", {"order": order, "errors": {}})
+        return self.render("orders/console/order.html", {"order": order, "errors": {}, "data": {}})
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         order = get_object_or_404(Order, pk=pk)
@@ -74,7 +74,9 @@ class OrderDetail(ConsoleView):
         except ValidationError as exc:
             order = Order.objects.prefetch_related("lines", "log").get(pk=pk)
             errors: dict[str, Any] = getattr(exc, "message_dict", {"action": exc.messages})
-            return self.render("orders/console/order.html", {"order": order, "errors": errors}, status=400)
+            return self.render(
+                "orders/console/order.html", {"order": order, "errors": errors, "data": request.POST}, status=400
+            )
         else:
             messages.success(request, _("Saved."))
         return HttpResponseRedirect(reverse("orders-console:order", args=[pk]))

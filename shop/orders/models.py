@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -32,6 +32,8 @@ class Order(models.Model):
     shipping_fee = models.PositiveIntegerField(_("shipping"), default=0)
     payable = models.PositiveIntegerField(_("payable"))
     amount_paid = models.PositiveIntegerField(_("amount paid"), default=0)
+    # of ``shipping_fee``, refunded or on its way back (``shop.payments.allocation``)
+    shipping_refunded = models.PositiveIntegerField(_("shipping refunded"), default=0)
     # the payment that paid it (a provider's id, "offline"): a repeat of it is no second payment
     paid_reference = models.CharField(max_length=120, blank=True)
     # delivery: a copy of the address at the time of the order
@@ -65,6 +67,9 @@ class Order(models.Model):
             models.UniqueConstraint(
                 fields=["pickup_code"], condition=~Q(pickup_code=""), name="order_pickup_code_uniq"
             ),
+            models.CheckConstraint(
+                condition=Q(shipping_refunded__lte=F("shipping_fee")), name="order_shipping_refunded_within_fee"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -85,13 +90,34 @@ class OrderLine(models.Model):
     coupon_share = models.PositiveIntegerField(default=0)
     # what the buyer paid for this line's goods: the commission base
     amount_paid = models.PositiveIntegerField()
+    # what refunds gave back of this line, or are giving back (pending ones count: a line is
+    # never refunded beyond what it paid): moved only by ``shop.payments.allocation``, by a
+    # guarded UPDATE, with each refund's part recorded as a ``RefundLine``
+    refunded_amount = models.PositiveIntegerField(_("refunded"), default=0)
+    refunded_quantity = models.PositiveIntegerField(_("units refunded"), default=0)
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=F("amount_paid")), name="order_line_refunded_within_paid"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=F("quantity")), name="order_line_refunded_units_within_quantity"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.product_name}"
+
+    @property
+    def refundable_amount(self) -> int:
+        return self.amount_paid - self.refunded_amount
+
+    @property
+    def refundable_quantity(self) -> int:
+        return self.quantity - self.refunded_quantity
 
 
 class OrderLog(models.Model):

@@ -3,6 +3,8 @@ orders (``/api/v1/orders/<id>/pay/`` and ``…/payments/``) in ``shop.orders.api
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -10,7 +12,7 @@ from rest_framework.response import Response
 
 from shop.orders.models import Order
 from shop.payments import selectors, services
-from shop.payments.models import Payment, Refund
+from shop.payments.models import Payment, Refund, RefundLine
 
 
 class PayRequestSerializer(serializers.Serializer):
@@ -39,10 +41,64 @@ class PayResponseSerializer(serializers.Serializer):
     )
 
 
+class RefundPartSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RefundLine
+        fields = ["kind", "order_line", "amount", "quantity"]
+
+
 class RefundSerializer(serializers.ModelSerializer):
+    parts = RefundPartSerializer(many=True, read_only=True, help_text="what the refund was for, per order line")
+
     class Meta:
         model = Refund
-        fields = ["id", "amount", "reason", "status", "created_at"]
+        fields = ["id", "amount", "reason", "status", "created_at", "parts"]
+
+
+class ConsoleRefundSerializer(serializers.ModelSerializer):
+    parts = RefundPartSerializer(many=True, read_only=True, help_text="what the refund was for, per order line")
+
+    class Meta:
+        model = Refund
+        fields = ["id", "payment", "amount", "status", "reason", "reference", "failure_message", "created_at", "parts"]
+
+
+class JsonInteger(serializers.IntegerField):
+    """A JSON whole number only: no strings ("２", "1e3"), no booleans, no floats."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class RefundLineRequestSerializer(serializers.Serializer):
+    line = JsonInteger(min_value=1, help_text="an order line id")
+    quantity = JsonInteger(min_value=0, max_value=100_000, default=0, help_text="units to refund")
+    amount = JsonInteger(
+        min_value=0, max_value=1_000_000_000, required=False, help_text="fen; default: the units' value"
+    )
+
+
+class RefundRequestSerializer(serializers.Serializer):
+    payment = JsonInteger(
+        min_value=1, required=False, help_text="one of the order's payments; the only refundable one by default"
+    )
+    amount = JsonInteger(
+        min_value=1,
+        max_value=1_000_000_000,
+        required=False,
+        help_text="fen for the goods, spread over the lines by what each has left (largest remainder), the part "
+        "beyond the goods being shipping; or the amount of a payment that never paid for the order",
+    )
+    lines = RefundLineRequestSerializer(many=True, required=False, help_text="or: units (and amounts) of lines")
+    shipping = JsonInteger(
+        min_value=0, max_value=1_000_000_000, default=0, help_text="fen of the shipping fee (with lines, or alone)"
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    reference = serializers.CharField(
+        required=False, allow_blank=True, max_length=120, help_text="offline: how the money was sent back (done)"
+    )
 
 
 class PaymentSerializer(serializers.ModelSerializer):
@@ -85,3 +141,33 @@ def pay(order: Order, request: Request) -> Response:
 
 def payments(order: Order) -> Response:
     return Response(PaymentSerializer(selectors.order_payments(order), many=True).data)
+
+
+def console_refunds(order: Order) -> Response:
+    refunds = Refund.objects.filter(payment__order=order).prefetch_related("parts").order_by("created_at", "id")
+    return Response(ConsoleRefundSerializer(refunds, many=True).data)
+
+
+def console_refund(order: Order, request: Request, actor: str) -> Response:
+    """The merchant refunds from the order page: what for (lines and units, shipping, or an
+    amount for the goods by the rule). ``Idempotency-Key``: a retry returns the first refund."""
+    body = RefundRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    lines = tuple((row["line"], row["quantity"], row.get("amount")) for row in data.get("lines") or [])
+    try:
+        refund = services.order_refund(
+            order,
+            payment=data.get("payment"),
+            amount=data.get("amount"),
+            lines=lines,
+            shipping=data.get("shipping", 0),
+            reason=data.get("reason") or "",
+            actor=actor,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            reference=data.get("reference") or "",
+        )
+    except DjangoValidationError as exc:
+        raise _errors(exc) from exc
+    refund = Refund.objects.prefetch_related("parts").get(pk=refund.pk)
+    return Response(ConsoleRefundSerializer(refund).data, status=status.HTTP_201_CREATED)

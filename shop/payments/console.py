@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 from platform_core import stripe_gateway as gateway
 from platform_core.parsing import as_id
 from platform_core.scoping import ConsoleView
-from shop.catalogue.console import parse_yuan
+from shop.catalogue.console import parse_yuan, whole_number
 from shop.orders.models import Order
-from shop.payments import selectors, services
-from shop.payments.models import Payment, PaymentSettings, Refund
+from shop.payments import services
+from shop.payments.models import PaymentSettings, Refund
 
 ACTIONS = {"refund", "refund_sent"}
 ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]{4,60}$")
@@ -44,28 +44,49 @@ def _int(raw: Any) -> int:
 
 
 def _refund(order: Order, data: Any, actor: str) -> None:
-    candidates = selectors.refundable_payments(order)
-    chosen = _int(data.get("payment"))
-    payment = next((p for p in candidates if p.pk == chosen), None) if chosen else None
-    if payment is None and not chosen and len(candidates) == 1:
-        payment = candidates[0]
-    if payment is None:
-        raise ValidationError({"payment": [_("Choose a payment of this order that can still be refunded.")]})
-    amount = parse_yuan(data.get("amount", ""))
-    if amount is None or amount < 1:
-        raise ValidationError({"amount": [_("Enter the amount to refund, like 12.50.")]})
-    key = str(data.get("key") or "").strip() or None
-    try:
-        services.refund_payment(
-            payment,
-            amount,
-            data.get("reason", "") or _("refunded by the shop"),
-            actor,
-            idempotency_key=key,
-            reference=data.get("reference", "") if payment.provider == Payment.Provider.OFFLINE else "",
-        )
-    except services.PaymentError as exc:
-        raise ValidationError({"refund": [exc.message]}) from exc
+    """The order page's refund form: what the refund is for ("lines": units and amounts of
+    lines, and shipping; "amount": an amount for the goods by the rule), in yuan."""
+    errors: dict[str, list[str]] = {}
+    mode = str(data.get("for") or ("amount" if str(data.get("amount") or "").strip() else "lines"))
+    amount: int | None = None
+    lines: list[tuple[int, int, int | None]] = []
+    shipping = 0
+    if mode == "amount":
+        amount = parse_yuan(data.get("amount", ""))
+        if amount is None or amount < 1:
+            errors["amount"] = [_("Enter the amount to refund, like 12.50.")]
+    else:
+        for line in order.lines.order_by("id"):
+            raw_units = str(data.get(f"qty_{line.pk}") or "").strip()
+            raw_amount = str(data.get(f"amount_{line.pk}") or "").strip()
+            units = whole_number(raw_units or "0", 100_000)
+            value = parse_yuan(raw_amount) if raw_amount else None
+            if units is None or (raw_amount and value is None):
+                errors["lines"] = [
+                    _("%(name)s: units are a whole number, the amount like 12.50.") % {"name": line.product_name}
+                ]
+                continue
+            if units or value:
+                lines.append((line.pk, units, value))
+        raw_shipping = str(data.get("shipping") or "").strip()
+        if raw_shipping:
+            parsed = parse_yuan(raw_shipping)
+            if parsed is None:
+                errors["shipping"] = [_("Enter the shipping to refund, like 8.00.")]
+            shipping = parsed or 0
+    if errors:
+        raise ValidationError(errors)
+    services.order_refund(
+        order,
+        payment=_int(data.get("payment")) or None,
+        amount=amount,
+        lines=tuple(lines),
+        shipping=shipping,
+        reason=data.get("reason", "") or _("refunded by the shop"),
+        actor=actor,
+        idempotency_key=str(data.get("key") or "").strip() or None,
+        reference=str(data.get("reference", "") or ""),
+    )
 
 
 class PaymentSettingsPage(ConsoleView):

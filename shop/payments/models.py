@@ -55,6 +55,10 @@ class Payment(models.Model):
     amount = models.PositiveIntegerField(_("amount"))
     currency = models.CharField(max_length=3, default="CNY")
     refunded_amount = models.PositiveIntegerField(_("refunded"), default=0)
+    # False for money that never paid for the order (a second payment of a paid order, a
+    # payment after the order was cancelled, a wrong amount): refunded automatically, its
+    # refunds are for nothing of the order and take no commission back
+    pays_order = models.BooleanField(_("pays the order"), default=True)
     # Stripe: the PaymentIntent id; offline: empty (the merchant's reference is kept apart).
     external_id = models.CharField(max_length=255, blank=True)
     client_secret = models.CharField(max_length=255, blank=True)
@@ -131,6 +135,39 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"refund {self.amount} ({self.status})"
+
+
+class RefundLine(models.Model):
+    """What part of a refund was for: some of an order line (its amount and units), the
+    shipping fee, or nothing of the order (``surplus``: money that never paid for it).
+    A refund's parts sum to its amount; written with the refund, never changed (a failed
+    refund keeps them, and gives their amounts back to the lines)."""
+
+    class Kind(models.TextChoices):
+        GOODS = "goods", _("Goods")
+        SHIPPING = "shipping", _("Shipping")
+        SURPLUS = "surplus", _("Not for the order (a duplicate or late payment)")
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="parts")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, null=True, blank=True, related_name="refund_parts"
+    )
+    amount = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="goods") & Q(order_line__isnull=False))
+                | (~Q(kind="goods") & Q(order_line__isnull=True) & Q(quantity=0)),
+                name="refund_line_goods_have_a_line",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} of refund {self.refund_id}"
 
 
 class PaymentEvent(models.Model):

@@ -29,6 +29,7 @@ from platform_core.tenancy import current_schema
 from shop.orders import services as orders
 from shop.orders.models import Order
 from shop.payments import records
+from shop.payments.allocation import RefundFor
 from shop.payments.models import Payment, PaymentSettings, Refund
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Provider(Protocol):
         actor: str,
         idempotency_key: str | None = None,
         reference: str = "",
+        refund_for: RefundFor | None = None,
     ) -> Refund: ...
 
 
@@ -89,6 +91,7 @@ class OfflineProvider:
         actor: str,
         idempotency_key: str | None = None,
         reference: str = "",
+        refund_for: RefundFor | None = None,
     ) -> Refund:
         """With a reference the money is already back with the buyer (succeeded); without
         one the refund waits for the merchant to send it and record the reference."""
@@ -100,6 +103,7 @@ class OfflineProvider:
             idempotency_key=idempotency_key,
             reference=reference,
             succeeded=bool(reference.strip()),
+            refund_for=refund_for,
         )
         return refund
 
@@ -172,11 +176,17 @@ class StripeProvider:
         actor: str,
         idempotency_key: str | None = None,
         reference: str = "",
+        refund_for: RefundFor | None = None,
     ) -> Refund:
         """Reserve the refund now; Stripe is asked once the reservation has committed (a
         task, so a caller's rolled-back transaction never leaves money refunded unrecorded)."""
         refund, created = records.reserve_refund(
-            payment, amount=amount, reason=reason, actor=actor, idempotency_key=idempotency_key
+            payment,
+            amount=amount,
+            reason=reason,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            refund_for=refund_for,
         )
         if created:
             from shop.payments.services import start_refund
@@ -299,11 +309,17 @@ class BalanceProvider:
         actor: str,
         idempotency_key: str | None = None,
         reference: str = "",
+        refund_for: RefundFor | None = None,
     ) -> Refund:
         """Reserve the refund and put it back on the member's balance in one transaction."""
         with transaction.atomic():
             refund, _created = records.reserve_refund(
-                payment, amount=amount, reason=reason, actor=actor, idempotency_key=idempotency_key
+                payment,
+                amount=amount,
+                reason=reason,
+                actor=actor,
+                idempotency_key=idempotency_key,
+                refund_for=refund_for,
             )
             return self.send_refund(refund)
 

@@ -1,27 +1,19 @@
-"""Reconciliation of the shop's money: what each refund was for, per order line, and the
-checks of ``distribution_verify`` that belong to the commerce core (payments, refunds,
-order lines, the shop balance).
-
-Per order line, the refunded amount is rebuilt from the refunds themselves, in the order
-they were made: a refund of a payment that never paid for the goods (the automatic
-refund of a duplicate, late or mismatched payment) is for none of them; an after-sale's
-refund is for its lines (and its shipping share); any other refund (the merchant's
-order page, a failed group) is spread over the goods by what each line has left (largest
-remainder), the part beyond the goods being shipping."""
+"""Reconciliation of the shop's money: the checks of ``distribution_verify`` that belong
+to the commerce core — payments and their refunds, what each refund was for per order
+line (``RefundLine``, written by ``allocation``), the lines' and orders' refunded
+figures, and the shop balance."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
 from platform_core.checks import Finding, descriptions
 from platform_core.money import format_money
-
-AUTO_REFUND_PREFIX = "auto-refund-"
 
 
 @dataclass
@@ -31,97 +23,24 @@ class LineRefund:
     back: int = 0  # of ``amount``, money that is back with the buyer (succeeded refunds)
 
 
-@dataclass
-class OrderRefunds:
-    lines: dict[int, LineRefund] = field(default_factory=dict)
-    shipping: int = 0
-    surplus: int = 0  # refunded money that paid for nothing of the order
+def line_refunds() -> dict[int, LineRefund]:
+    """Per order line, from the refunds' parts (a failed refund gave its parts back)."""
+    from shop.payments.models import Refund, RefundLine
 
-
-def _allocate(amount: int, weights: list[int]) -> list[int]:
-    from shop.pricing import allocate
-
-    return allocate(amount, weights)
-
-
-def rebuild(order: Any) -> OrderRefunds:
-    """What the order's refunds (pending or succeeded; failed ones gave the money back to
-    the payment) were for, per line, in the order they were made."""
-    from shop.payments.models import Refund
-
-    lines = list(order.lines.order_by("id"))
-    state = OrderRefunds(lines={line.pk: LineRefund() for line in lines})
-    refunds = list(
-        Refund.objects.filter(payment__order_id=order.pk)
-        .exclude(status=Refund.Status.FAILED)
-        .select_related("payment")
-        .prefetch_related("aftersales__lines")
-        .order_by("created_at", "id")
+    found: dict[int, LineRefund] = defaultdict(LineRefund)
+    rows = (
+        RefundLine.objects.filter(kind=RefundLine.Kind.GOODS)
+        .exclude(refund__status=Refund.Status.FAILED)
+        .values("order_line_id", "refund__status")
+        .annotate(amount=Sum("amount"), quantity=Sum("quantity"))
     )
-    # an after-sale's lines (then its shipping share) spread over its refunds, in id order
-    aftersale_parts: dict[int, list[tuple[int | None, int, int]]] = {}
-    for refund in refunds:
-        for aftersale in refund.aftersales.all():
-            if aftersale.pk not in aftersale_parts:
-                parts: list[tuple[int | None, int, int]] = [
-                    (row.order_line_id, row.amount, row.quantity) for row in aftersale.lines.all()
-                ]
-                if aftersale.shipping_refund:
-                    parts.append((None, aftersale.shipping_refund, 0))
-                aftersale_parts[aftersale.pk] = parts
-    for refund in refunds:
-        back = refund.status == Refund.Status.SUCCEEDED
-        if refund.idempotency_key.startswith(AUTO_REFUND_PREFIX):
-            state.surplus += refund.amount
-            continue
-        aftersales = list(refund.aftersales.all())
-        if aftersales:
-            left = refund.amount
-            for aftersale in aftersales:
-                parts = aftersale_parts[aftersale.pk]
-                while left > 0 and parts:
-                    line_id, amount, quantity = parts[0]
-                    take = min(left, amount)
-                    _add(state, line_id, take, quantity if take == amount else 0, back)
-                    left -= take
-                    parts[0] = (line_id, amount - take, quantity if take < amount else 0)
-                    if parts[0][1] == 0:
-                        parts.pop(0)
-            state.surplus += left
-            continue
-        _spread(state, lines, refund.amount, back, order.shipping_fee)
-    return state
-
-
-def _add(state: OrderRefunds, line_id: int | None, amount: int, quantity: int, back: bool) -> None:
-    if line_id is None:
-        state.shipping += amount
-        return
-    found = state.lines.setdefault(line_id, LineRefund())
-    found.amount += amount
-    found.quantity += quantity
-    if back:
-        found.back += amount
-
-
-def _spread(state: OrderRefunds, lines: list[Any], amount: int, back: bool, shipping_fee: int) -> None:
-    left = [max(0, line.amount_paid - state.lines[line.pk].amount) for line in lines]
-    goods = min(amount, sum(left))
-    for line, share, had in zip(lines, _allocate(goods, left), left, strict=True):
-        if share:
-            units = max(0, line.quantity - state.lines[line.pk].quantity) if share == had else 0
-            _add(state, line.pk, share, units, back)
-    rest = amount - goods
-    shipping = min(rest, max(0, shipping_fee - state.shipping))
-    state.shipping += shipping
-    state.surplus += rest - shipping
-
-
-def refunded_orders() -> Iterable[Any]:
-    """Orders with at least one refund (the ones worth rebuilding)."""
-    from shop.orders.models import Order
-
-    return Order.objects.filter(payments__refunds__isnull=False).distinct().order_by("id").iterator(chunk_size=500)
+    for row in rows:
+        got = found[row["order_line_id"]]
+        got.amount += int(row["amount"])
+        got.quantity += int(row["quantity"])
+        if row["refund__status"] == Refund.Status.SUCCEEDED:
+            got.back += int(row["amount"])
+    return dict(found)
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -153,29 +72,98 @@ def check_payments() -> list[Finding]:
     return found
 
 
-def check_lines(rebuilt: dict[int, tuple[Any, OrderRefunds]]) -> list[Finding]:
+def check_refunds() -> list[Finding]:
+    """Each refund is for exactly its amount; a payment that never paid for the order is
+    refunded for nothing of it."""
+    from shop.payments.models import Refund, RefundLine
+
     found: list[Finding] = []
-    for order, refunds in rebuilt.values():
-        for line in order.lines.order_by("id"):
-            got = refunds.lines.get(line.pk, LineRefund())
-            subject = _("order %(order)s, line %(line)s (%(name)s)") % {
-                "order": order.number,
-                "line": line.pk,
-                "name": line.product_name,
-            }
-            if got.amount > line.amount_paid:
-                found.append(Finding("line_over_refunded", subject, {"paid": line.amount_paid, "refunded": got.amount}))
-            if got.quantity > line.quantity:
-                found.append(
-                    Finding("line_units_over_refunded", subject, {"units": line.quantity, "refunded": got.quantity})
+    parts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for refund_id, kind, amount in (
+        RefundLine.objects.values("refund_id", "kind")
+        .annotate(total=Sum("amount"))
+        .values_list("refund_id", "kind", "total")
+    ):
+        parts[refund_id][kind] += int(amount)
+    for refund in Refund.objects.select_related("payment__order").order_by("id").iterator():
+        subject = _("order %(order)s, refund %(refund)s") % {"order": refund.payment.order.number, "refund": refund.pk}
+        mine = parts.get(refund.pk, {})
+        if sum(mine.values()) != refund.amount:
+            found.append(
+                Finding("refund_parts_differ", subject, {"amount": refund.amount, "parts": sum(mine.values())})
+            )
+        order_parts = mine.get(RefundLine.Kind.GOODS, 0) + mine.get(RefundLine.Kind.SHIPPING, 0)
+        if not refund.payment.pays_order and order_parts:
+            found.append(Finding("refund_of_surplus_for_goods", subject, {"amount": order_parts}))
+    return found
+
+
+def check_lines(refunds: dict[int, LineRefund]) -> list[Finding]:
+    """Per order line: refunded ≤ paid (amount and units), and the line's figures are its
+    refunds' parts; per order: shipping refunded ≤ shipping paid, and its parts."""
+    from shop.orders.models import Order, OrderLine
+    from shop.payments.models import Refund, RefundLine
+
+    found: list[Finding] = []
+    lines = (
+        OrderLine.objects.filter(Q(refunded_amount__gt=0) | Q(refunded_quantity__gt=0) | Q(pk__in=list(refunds)))
+        .select_related("order")
+        .order_by("id")
+    )
+    for line in lines.iterator():
+        got = refunds.get(line.pk, LineRefund())
+        subject = _("order %(order)s, %(name)s (line %(line)s)") % {
+            "order": line.order.number,
+            "line": line.pk,
+            "name": line.product_name,
+        }
+        if got.amount > line.amount_paid or line.refunded_amount > line.amount_paid:
+            found.append(
+                Finding(
+                    "line_over_refunded",
+                    subject,
+                    {"paid": line.amount_paid, "refunded": max(got.amount, line.refunded_amount)},
                 )
-        if refunds.shipping > order.shipping_fee:
+            )
+        if got.quantity > line.quantity:
+            found.append(
+                Finding("line_units_over_refunded", subject, {"units": line.quantity, "refunded": got.quantity})
+            )
+        if (line.refunded_amount, line.refunded_quantity) != (got.amount, got.quantity):
+            found.append(
+                Finding(
+                    "line_refunds_differ",
+                    subject,
+                    {
+                        "recorded": line.refunded_amount,
+                        "parts": got.amount,
+                        "recorded_units": line.refunded_quantity,
+                        "part_units": got.quantity,
+                    },
+                )
+            )
+    shipping = dict(
+        RefundLine.objects.filter(kind=RefundLine.Kind.SHIPPING)
+        .exclude(refund__status=Refund.Status.FAILED)
+        .values("refund__payment__order_id")
+        .annotate(total=Sum("amount"))
+        .values_list("refund__payment__order_id", "total")
+    )
+    orders = Order.objects.filter(Q(shipping_refunded__gt=0) | Q(pk__in=list(shipping))).order_by("id")
+    for order in orders.iterator():
+        parts = int(shipping.get(order.pk) or 0)
+        subject = _("order %(order)s") % {"order": order.number}
+        if max(parts, order.shipping_refunded) > order.shipping_fee:
             found.append(
                 Finding(
                     "shipping_over_refunded",
-                    _("order %(order)s") % {"order": order.number},
-                    {"paid": order.shipping_fee, "refunded": refunds.shipping},
+                    subject,
+                    {"paid": order.shipping_fee, "refunded": max(parts, order.shipping_refunded)},
                 )
+            )
+        if parts != order.shipping_refunded:
+            found.append(
+                Finding("shipping_refunds_differ", subject, {"recorded": order.shipping_refunded, "parts": parts})
             )
     return found
 
@@ -187,10 +175,6 @@ def check_wallet() -> list[Finding]:
         Finding("wallet_balance", _("member %(member)s") % {"member": member}, {"cached": cached, "entries": entries})
         for member, cached, entries in wallet.verify()
     ]
-
-
-def rebuild_all() -> dict[int, tuple[Any, OrderRefunds]]:
-    return {order.pk: (order, rebuild(order)) for order in refunded_orders()}
 
 
 def _money(value: Any) -> str:
@@ -212,6 +196,25 @@ descriptions.update(
             % {"refunded": _money(f["refunded"]), "paid": _money(f["paid"])}
         ),
         "line_units_over_refunded": lambda f: _("%(refunded)s units refunded of %(units)s.") % f,
+        "line_refunds_differ": lambda f: (
+            _(
+                "The line records %(recorded)s (%(recorded_units)s units) refunded, its refunds' parts say %(parts)s "
+                "(%(part_units)s units)."
+            )
+            % {**f, "recorded": _money(f["recorded"]), "parts": _money(f["parts"])}
+        ),
+        "shipping_refunds_differ": lambda f: (
+            _("The order records %(recorded)s of shipping refunded, its refunds say %(parts)s.")
+            % {"recorded": _money(f["recorded"]), "parts": _money(f["parts"])}
+        ),
+        "refund_parts_differ": lambda f: (
+            _("A refund of %(amount)s whose parts come to %(parts)s.")
+            % {"amount": _money(f["amount"]), "parts": _money(f["parts"])}
+        ),
+        "refund_of_surplus_for_goods": lambda f: (
+            _("%(amount)s of a refund of a payment that never paid for the order was counted as goods or shipping.")
+            % {"amount": _money(f["amount"])}
+        ),
         "shipping_over_refunded": lambda f: (
             _("Refunded %(refunded)s of shipping that was paid %(paid)s.")
             % {"refunded": _money(f["refunded"]), "paid": _money(f["paid"])}

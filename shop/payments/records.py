@@ -26,6 +26,8 @@ from platform_core.tenancy import current_schema
 from shop import events
 from shop.orders import services as orders
 from shop.orders.models import Order
+from shop.payments import allocation
+from shop.payments.allocation import RefundFor
 from shop.payments.models import Payment, Refund
 
 log = logging.getLogger(__name__)
@@ -83,11 +85,15 @@ def reserve_refund(
     idempotency_key: str | None = None,
     reference: str = "",
     succeeded: bool = False,
+    refund_for: RefundFor | None = None,
 ) -> tuple[Refund, bool]:
     """Reserve ``amount`` of ``payment`` for a refund and record it (pending, or succeeded
-    for money the merchant already sent back). Returns (refund, created); a retry with the
-    same idempotency key returns the first refund. Raises ValidationError when the payment
-    has less than ``amount`` left to refund."""
+    for money the merchant already sent back), with what it is for, per order line
+    (``allocation``: ``refund_for``, or by default an amount for the goods by the rule;
+    nothing of the order for a payment that never paid for it). Returns (refund,
+    created); a retry with the same idempotency key returns the first refund. Raises
+    ValidationError when the payment has less than ``amount`` left to refund, or the
+    order less than what the refund is said to be for."""
     reason = (reason or "").strip()
     _check_refund(amount, reason, idempotency_key)
     if idempotency_key:
@@ -96,6 +102,7 @@ def reserve_refund(
             return _same_refund(found, payment, amount)
     try:
         with transaction.atomic():
+            Order.objects.select_for_update().get(pk=payment.order_id)  # the order first, then its payment
             if not take_refundable(payment.pk, amount):
                 current = Payment.objects.get(pk=payment.pk)
                 if current.status != P.SUCCEEDED:
@@ -117,6 +124,8 @@ def reserve_refund(
                 reference=reference.strip()[:120],
                 status=R.SUCCEEDED if succeeded else R.PENDING,
             )
+            current = Payment.objects.get(pk=payment.pk)
+            allocation.record(refund, allocation.plan(current, amount, refund_for))
             if succeeded:
                 _refunded(refund)
     except IntegrityError:
@@ -162,6 +171,7 @@ def refund_failed(refund_pk: int, message: str) -> Refund:
         refund.status = R.FAILED
         refund.failure_message = message[:255]
         refund.save()
+        allocation.release(refund)
         Payment.objects.filter(pk=refund.payment_id).update(
             refunded_amount=F("refunded_amount") - refund.amount, updated_at=timezone.now()
         )
@@ -233,7 +243,10 @@ def apply_intent(payment_pk: int, intent: dict[str, Any], *, start_refund: Calla
                 return f"payment succeeded: order {outcome}"
             if outcome == "already_paid" and getattr(order, "paid_reference", None) == intent["id"]:
                 return "payment succeeded: the order was already paid by it"
-            # the money cannot pay the order: it goes back at once, never lost
+            # the money cannot pay the order: it goes back at once, never lost (and being for
+            # nothing of the order, its refund takes nothing of the goods' figures)
+            payment.pays_order = False
+            payment.save(update_fields=["pays_order", "updated_at"])
             if outcome == "refund":
                 reason = _("Paid after the order was cancelled: refunded automatically.")
             elif outcome == "amount_mismatch":

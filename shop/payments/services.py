@@ -33,6 +33,7 @@ from shop.models import ShopSettings
 from shop.orders import services as orders
 from shop.orders.models import Order
 from shop.payments import records
+from shop.payments.allocation import RefundFor
 from shop.payments.models import Payment, PaymentEvent, Refund
 from shop.payments.providers import BalanceProvider, PaymentError, StripeProvider, provider_for
 
@@ -104,15 +105,87 @@ def refund_payment(
     *,
     idempotency_key: str | None = None,
     reference: str = "",
+    refund_for: RefundFor | None = None,
 ) -> Refund:
     """Refund ``amount`` (fen) of ``payment`` through its provider. Refunds of a payment
-    never exceed what it paid (a guarded update, so concurrent refunds cannot overdraw it);
+    never exceed what it paid (a guarded update, so concurrent refunds cannot overdraw it),
+    nor any order line what it paid (``allocation``: ``refund_for`` says what the refund is
+    for — lines and units, shipping, an amount for the goods by the rule, the default);
     a retry with the same ``idempotency_key`` returns the first refund. Stripe refunds are
     sent once this commits and stay pending until Stripe confirms; an offline refund is
     done when the merchant gives the ``reference`` of the money sent back."""
     return provider_for(payment.provider).refund(
-        payment, amount, reason, actor=actor, idempotency_key=idempotency_key, reference=reference
+        payment,
+        amount,
+        reason,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        reference=reference,
+        refund_for=refund_for,
     )
+
+
+def order_refund(
+    order: Order,
+    *,
+    payment: Any = None,
+    amount: int | None = None,
+    lines: tuple[tuple[int, int, int | None], ...] = (),
+    shipping: int = 0,
+    reason: str,
+    actor: str,
+    idempotency_key: str | None = None,
+    reference: str = "",
+) -> Refund:
+    """The merchant refunds from the order page, saying what for: units (and amounts) of
+    lines and some of the shipping, or an ``amount`` for the goods, spread over the lines
+    by the documented rule (the part beyond the goods is shipping). A payment that never
+    paid for the order (a duplicate, a late payment) is refunded an ``amount`` for nothing
+    of it. ``payment``: the id of one of the order's payments with money left to refund
+    (the only one by default). Field errors: payment, amount, lines, shipping."""
+    from shop.payments import selectors
+    from shop.payments.allocation import RefundFor, what_for
+
+    candidates = selectors.refundable_payments(order)
+    chosen = payment
+    found = next((p for p in candidates if p.pk == chosen), None) if chosen else None
+    if found is None and not chosen and len(candidates) == 1:
+        found = candidates[0]
+    if found is None:
+        raise ValidationError({"payment": [_("Choose a payment of this order that can still be refunded.")]})
+    if amount is not None and (lines or shipping):
+        raise ValidationError({"amount": [_("Give an amount for the goods, or lines and shipping: not both.")]})
+    if isinstance(shipping, bool) or not isinstance(shipping, int) or shipping < 0:
+        raise ValidationError({"shipping": [_("The shipping to refund, in fen, 0 or more.")]})
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount < 1):
+        raise ValidationError({"amount": [_("Enter the amount to refund, in fen, at least 1.")]})
+    spec: RefundFor | None
+    if not found.pays_order:
+        if amount is None:
+            raise ValidationError(
+                {"amount": [_("This payment never paid for the order: give the amount to give back.")]}
+            )
+        spec = None
+        total = amount
+    elif amount is not None:
+        spec, total = RefundFor(goods=amount), amount
+    else:
+        spec = RefundFor(lines=lines, shipping=shipping)
+        total = sum(part.amount for part in what_for(found, spec))
+        if total < 1:
+            raise ValidationError({"lines": [_("Choose what to refund: units of a line, an amount, or the shipping.")]})
+    try:
+        return refund_payment(
+            found,
+            total,
+            reason,
+            actor,
+            idempotency_key=idempotency_key,
+            reference=reference if found.provider == Payment.Provider.OFFLINE else "",
+            refund_for=spec,
+        )
+    except PaymentError as exc:
+        raise ValidationError({"refund": [exc.message]}) from exc
 
 
 def offline_refund_sent(refund: Refund, *, reference: str, actor: str) -> Refund:

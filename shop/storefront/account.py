@@ -134,17 +134,19 @@ class PayPage(MemberStorefrontPage):
 
 class AfterSaleNew(MemberStorefrontPage):
     def _context(self, order: Order, data: dict[str, Any]) -> dict[str, Any]:
-        claimed = aftersale_selectors.claimed_by_line(order)
+        from shop.payments import allocation
+
+        found = allocation.refundable(order)
         lines = []
-        for line in order.lines.all():
-            left = line.quantity - claimed.get(line.pk, (0, 0))[0]
+        for left in found.lines.values():
             lines.append(
                 {
-                    "id": line.pk,
-                    "name": line.product_name,
-                    "label": line.sku_label,
-                    "left": left,
-                    "amount_paid": line.amount_paid,
+                    "id": left.line.pk,
+                    "name": left.line.product_name,
+                    "label": left.line.sku_label,
+                    "left": left.units,
+                    "amount_paid": left.line.amount_paid,
+                    "refundable": left.amount,
                 }
             )
         return {

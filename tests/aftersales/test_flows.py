@@ -13,7 +13,6 @@ import pytest
 from django.utils import timezone
 
 from shop import events
-from shop.aftersales import services
 from shop.aftersales.models import AfterSale, AfterSaleReason
 from shop.orders import services as orders
 from shop.orders.models import Order, OrderLine
@@ -146,12 +145,17 @@ def test_partial_return_and_refund_after_delivery_pro_rata_with_the_rest_on_the_
 
 
 def test_line_amounts_never_exceed_what_was_paid() -> None:
+    from shop.payments.allocation import LineLeft, unit_value
+
     line = OrderLine(quantity=7, amount_paid=1_000)
+    left = LineLeft(line)
     claimed_units = claimed_amount = 0
     for quantity in (2, 1, 3, 1):
-        amount = services.line_amount(line, quantity, claimed_units, claimed_amount)
-        assert amount == (1_000 * quantity // 7 if claimed_units + quantity < 7 else 1_000 - claimed_amount)
+        amount = unit_value(left, quantity)
+        units_left, amount_left = 7 - claimed_units, 1_000 - claimed_amount
+        assert amount == (amount_left * quantity // units_left if quantity < units_left else amount_left)
         claimed_units, claimed_amount = claimed_units + quantity, claimed_amount + amount
+        left = LineLeft(line, claimed_units, claimed_amount)  # what earlier requests hold
     assert (claimed_units, claimed_amount) == (7, 1_000)
 
 

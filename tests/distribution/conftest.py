@@ -112,3 +112,22 @@ def complete(tenant: Any, order: Any, days_ago: int = 30) -> None:
         services.order_confirm_delivery(order, actor="staff:1")
         services.order_complete(order, actor="staff:1")
         Order.objects.filter(pk=order.pk).update(completed_at=timezone.now() - timedelta(days=days_ago))
+
+
+def refund_lines(tenant: Any, order: Any, rows: list[tuple[int, int]], deliver: Any) -> Any:
+    """The merchant refunds ``rows`` = [(order line id, fen)] from the order page (its
+    offline payment, the money already sent back), with the events delivered."""
+    from shop.payments import services as payments
+    from shop.payments.allocation import RefundFor
+    from shop.payments.models import Payment
+
+    with in_shop(tenant), deliver():
+        payment = Payment.objects.get(order=order, pays_order=True)
+        return payments.refund_payment(
+            payment,
+            sum(amount for _line, amount in rows),
+            "test",
+            "staff:1",
+            reference="bank 1",
+            refund_for=RefundFor(lines=tuple((line, 0, amount) for line, amount in rows)),
+        )

@@ -22,6 +22,7 @@ from tests.distribution.conftest import (
     distributor,
     lines_of,
     pay,
+    refund_lines,
     sound,
 )
 
@@ -144,9 +145,9 @@ def test_refund_after_settlement_claws_back_then_debt_repaid_by_later_settlement
     # then the whole order is refunded (after settlement): 1000 to claw back, 300 available
     with in_shop(alpha):
         (order_line,) = first.lines.values_list("pk", flat=True)
-        taken = settlement.refund_lines([(order_line, 10_000)], reference="test:1")
-        assert taken == 1000
-        assert settlement.refund_lines([(order_line, 10_000)], reference="test:1") == 0  # once per reference
+    refund = refund_lines(alpha, first, [(order_line, 10_000)], deliver_events)
+    with in_shop(alpha):
+        assert settlement.commission_sync_refund(refund) == 0  # the event again: nothing twice
         line = CommissionLine.objects.get(order=first)
         assert (line.status, line.clawed_back, line.net) == ("settled", 1000, 0)
     assert balances(alpha, sharer) == {
@@ -223,7 +224,7 @@ def test_a_refund_event_before_the_commission_is_caught_up(alpha: Any, deliver_e
         line = CommissionLine.objects.get(order=order)
         assert (line.amount, line.reversed_amount) == (200, 100)
         aftersale = AfterSale.objects.get(order=order)
-        assert settlement.refund_aftersale(aftersale) == 0  # the event again: nothing twice
+        assert settlement.commission_sync_refund(aftersale.refunds.get()) == 0  # the event again: nothing twice
     assert balances(alpha, sharer)["pending"] == 100
     sound(alpha)
 
@@ -259,8 +260,23 @@ def test_a_paid_order_closed_takes_back_what_is_left(alpha: Any, deliver_events:
     (order_line,) = line_ids(alpha, order)
     _refund_via_aftersale(alpha, client, order, [(order_line, 1)], deliver_events)  # 100 of 300 back
     assert balances(alpha, sharer)["pending"] == 200
-    with deliver_events(), in_shop(alpha):
-        orders.order_close(order, actor="staff:1", note="group buy failed")  # e.g. refunded elsewhere
+    from shop.payments import services as payments
+    from shop.payments.allocation import RefundFor
+    from shop.payments.models import Payment
+
+    with deliver_events(), in_shop(alpha):  # a failed group buy: what is left refunded, the order closed
+        payment = Payment.objects.get(order=order)
+        payments.refund_payment(
+            payment,
+            payment.refundable,
+            "group failed",
+            "system",
+            reference="bank",
+            refund_for=RefundFor(everything=True),
+        )
+        orders.order_close(order, actor="staff:1", note="group buy failed")
+    with in_shop(alpha):
+        assert list(order.lines.values_list("refunded_amount", "refunded_quantity")) == [(3000, 3)]
     (line,) = lines_of(alpha, order)
     assert (line.reversed_amount, line.status) == (300, "reversed")
     assert balances(alpha, sharer)["pending"] == 0

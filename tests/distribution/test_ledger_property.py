@@ -85,7 +85,6 @@ def _check(distributors: list[Any]) -> None:
 )
 def test_random_histories_keep_the_ledger_sound(beta: Any, history: list[tuple[str, int, Any]]) -> None:
     from distribution import commission, settlement, withdrawals
-    from shop.aftersales.services import line_amount
     from shop.orders.models import Order, OrderLine
     from tests.orders.conftest import product
 
@@ -104,9 +103,9 @@ def test_random_histories_keep_the_ledger_sound(beta: Any, history: list[tuple[s
         buyer = bound_buyer(beta, child)
         sku = product(beta, price=100, stock=10_000, name="Prop")
         orders: list[Any] = []
-        claimed: dict[int, tuple[int, int]] = {}  # order line → (units, amount) refunded
         from shop.catalogue.models import Sku
         from shop.orders import services as order_services
+        from shop.payments import allocation
         from shop.payments import services as payments
 
         for n, (op, a, b) in enumerate(history):
@@ -122,12 +121,19 @@ def test_random_histories_keep_the_ledger_sound(beta: Any, history: list[tuple[s
             elif op == "refund" and orders:
                 order = orders[a % len(orders)]
                 line = OrderLine.objects.get(order=order)
-                units, amount = claimed.get(line.pk, (0, 0))
-                quantity = min(b, line.quantity - units)
-                if quantity:
-                    value = line_amount(line, quantity, units, amount)
-                    claimed[line.pk] = (units + quantity, amount + value)
-                    settlement.refund_lines([(line.pk, value)], reference=f"prop:{n}")
+                quantity = min(b, line.quantity - line.refunded_quantity)
+                if quantity:  # the merchant refunds units of the line from the order page
+                    payment = order.payments.get()
+                    left = allocation.refundable(order).lines[line.pk]
+                    refund = payments.refund_payment(
+                        payment,
+                        allocation.unit_value(left, quantity),
+                        "",
+                        "staff:1",
+                        reference=f"prop:{n}",
+                        refund_for=allocation.RefundFor(lines=((line.pk, quantity, None),)),
+                    )
+                    settlement.commission_sync_refund(refund)  # (the event, inside this test's transaction)
             elif op == "settle" and orders:
                 due = orders[: a % (len(orders) + 1)]
                 Order.objects.filter(pk__in=[o.pk for o in due]).update(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,7 +16,15 @@ from django.db import connection, connections
 
 from tenants.services import shop_signup
 from tests.conftest import PASSWORD, in_shop
-from tests.distribution.conftest import balances, bound_buyer, complete, configure, distributor, lines_of
+from tests.distribution.conftest import (
+    balances,
+    bound_buyer,
+    complete,
+    configure,
+    distributor,
+    lines_of,
+    refund_lines,
+)
 
 SLUG = "dist-race"
 
@@ -84,14 +93,18 @@ def test_a_refund_racing_settlement_is_clawed_back_after_it(live_db: list[str], 
     outcomes: dict[str, Any] = {}
     settler = _run(tenant, "settle", settlement.settle_due, outcomes)
     assert locked.wait(10)
+    # the merchant refunds the line: the refund commits, then its event's reversal waits
     refunder = _run(
-        tenant, "refund", lambda: settlement.refund_lines([(line.order_line_id, 10_000)], reference="race:1"), outcomes
+        tenant,
+        "refund",
+        lambda: refund_lines(tenant, order, [(line.order_line_id, 10_000)], nullcontext).amount,
+        outcomes,
     )
     _wait_for_lock_waiter()
     release.set()
     settler.join(10)
     refunder.join(10)
-    assert outcomes == {"settle": 1, "refund": 1000}
+    assert outcomes == {"settle": 1, "refund": 10_000}
     with in_shop(tenant):
         after = CommissionLine.objects.get(pk=line.pk)
         assert (after.status, after.clawed_back, after.reversed_amount) == ("settled", 1000, 0)

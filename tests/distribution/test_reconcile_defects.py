@@ -79,16 +79,90 @@ def _defect_3(alpha: Any, deliver: Any) -> tuple[Any, Any, Any]:
     return sharer, placed, asked
 
 
-# --- before the fix: the verifier reports each of them -----------------------------------------
-def test_verifier_reports_a_duplicate_refund_that_reversed_the_commission(alpha: Any, deliver_events: Any) -> None:
-    _sharer, placed = _defect_1(alpha, deliver_events)
+# --- the regressions: commission follows the money back for each line ---------------------
+def test_a_duplicate_payments_refund_takes_no_commission_back(alpha: Any, deliver_events: Any) -> None:
+    from shop.payments.models import Payment
+
+    sharer, placed = _defect_1(alpha, deliver_events)
+    assert [line.reversed_amount for line in lines_of(alpha, placed)] == [0, 0]
+    assert balances(alpha, sharer)["pending"] == 2731
+    with in_shop(alpha):
+        duplicate = Payment.objects.get(order=placed, provider="stripe")
+        assert (duplicate.pays_order, duplicate.refunded_amount) == (False, 16366)
+        assert [(p.kind, p.amount) for p in duplicate.refunds.get().parts.all()] == [("surplus", 16366)]
+        assert list(placed.lines.values_list("refunded_amount", flat=True)) == [0, 0]
+    assert money.findings(alpha) == []
+    sound(alpha)
+
+
+def test_lines_without_commission_keep_their_share_of_refunds(alpha: Any, deliver_events: Any) -> None:
+    sharer, placed = _defect_2(alpha, deliver_events)
+    with in_shop(alpha):
+        assert list(placed.lines.order_by("id").values_list("refunded_amount", "refunded_quantity")) == [
+            (5332, 2),
+            (888, 1),
+        ]
+    (tea,) = lines_of(alpha, placed)
+    assert (tea.refunded_base, tea.reversed_amount, tea.status) == (5332, 533, "reversed")
+    assert balances(alpha, sharer)["pending"] == 0  # nothing left to settle
+    assert money.findings(alpha) == []
+    sound(alpha)
+
+
+def test_an_aftersale_counts_the_earlier_order_page_refund(alpha: Any, deliver_events: Any) -> None:
+    from distribution.settlement import taken_back
+
+    _sharer, placed, asked = _defect_3(alpha, deliver_events)
+    assert (asked.status, asked.refund_amount) == ("refunded", 1700)  # 1812 paid, 112 already back
+    with in_shop(alpha):
+        assert list(placed.lines.order_by("id").values_list("refunded_amount", "refunded_quantity")) == [
+            (1812, 1),
+            (1388, 0),
+        ]
+    cup, tea = lines_of(alpha, placed)
+    assert (cup.refunded_base, cup.reversed_amount, cup.status) == (1812, cup.amount, "reversed")
+    assert (tea.refunded_base, tea.reversed_amount) == (1388, taken_back(tea.amount, 1388, 22377))
+    assert money.findings(alpha) == []
+    sound(alpha)
+
+
+# --- the verifier reports each defect's effect --------------------------------------------------
+def test_verifier_reports_commission_taken_back_for_a_duplicate_refund(
+    alpha: Any, deliver_events: Any, monkeypatch: Any
+) -> None:
+    """The old effect: any refund of the order counted as a refund of its goods."""
+    from shop.payments import selectors
+
+    def every_refund_is_for_the_goods(order_line_ids: Any) -> dict[int, int]:
+        from shop.orders.models import OrderLine
+
+        return dict(
+            OrderLine.objects.filter(pk__in=list(order_line_ids), order__payments__refunds__isnull=False)
+            .distinct()
+            .values_list("pk", "amount_paid")
+        )
+
+    monkeypatch.setattr(selectors, "refunded_back", every_refund_is_for_the_goods)
+    monkeypatch.setattr(
+        selectors, "refund_goods_lines", lambda refund: list(refund.payment.order.lines.values_list("pk", flat=True))
+    )
+    _defect_1(alpha, deliver_events)
     found = money.findings(alpha)
-    reversal = [f for f in found if f["code"] == "commission_reversal"]
-    assert [(f["figures"]["taken"], f["figures"]["expected"]) for f in reversal] == [(2351, 0), (380, 0)]
+    assert money.codes(found) == ["commission_reversal"]
+    assert [(f["figures"]["taken"], f["figures"]["expected"]) for f in found] == [(2351, 0), (380, 0)]
     sound(alpha)  # the ledger itself balances: only the reconciliation sees it
 
 
-def test_verifier_reports_the_share_left_on_a_line_without_commission(alpha: Any, deliver_events: Any) -> None:
+def test_verifier_reports_commission_left_standing_on_a_fully_refunded_line(
+    alpha: Any, deliver_events: Any, monkeypatch: Any
+) -> None:
+    """The old effect: the tea line's refunds rebuilt as 5008 of its 5332."""
+    from shop.payments import selectors
+
+    real = selectors.refunded_back
+    monkeypatch.setattr(
+        selectors, "refunded_back", lambda ids: {k: (5008 if v == 5332 else v) for k, v in real(ids).items()}
+    )
     _defect_2(alpha, deliver_events)
     found = money.findings(alpha)
     assert money.codes(found) == ["commission_reversal"]
@@ -96,8 +170,16 @@ def test_verifier_reports_the_share_left_on_a_line_without_commission(alpha: Any
     assert (tea["figures"]["taken"], tea["figures"]["expected"], tea["figures"]["refunded"]) == (500, 533, 5332)
 
 
-def test_verifier_reports_an_aftersale_that_refunded_a_line_twice(alpha: Any, deliver_events: Any) -> None:
-    _defect_3(alpha, deliver_events)
+def test_verifier_reports_a_line_refunded_beyond_what_it_paid(alpha: Any, deliver_events: Any) -> None:
+    """The old effect: the after-sale's 1812 for the cup on top of the 112 already back."""
+    from shop.payments.models import RefundLine
+
+    _sharer, placed, asked = _defect_3(alpha, deliver_events)
+    with in_shop(alpha):
+        refund = asked.refunds.get()
+        cup = placed.lines.order_by("id").first()
+        RefundLine.objects.create(refund=refund, kind="goods", order_line=cup, amount=112)
     found = money.findings(alpha)
     over = [f for f in found if f["code"] == "line_over_refunded"]
     assert [(f["figures"]["paid"], f["figures"]["refunded"]) for f in over] == [(1812, 1924)]
+    assert money.codes(found) == ["line_over_refunded", "line_refunds_differ", "refund_parts_differ"]

@@ -22,6 +22,7 @@ from tests.distribution.conftest import (
     distributor,
     lines_of,
     pay,
+    refund_lines,
     sound,
 )
 
@@ -52,7 +53,7 @@ def test_an_order_page_refund_takes_commission_back_spread_over_the_lines(alpha:
         from shop.payments.models import Refund
 
         refund = Refund.objects.get(payment__order=order)
-        assert settlement.refund_payment(order, refund) == 0  # the event again: nothing twice
+        assert settlement.commission_sync_refund(refund) == 0  # the event again: nothing twice
     complete(alpha, order)
     with in_shop(alpha):
         assert settlement.settle_due() == 2
@@ -64,16 +65,18 @@ def test_an_order_page_refund_takes_commission_back_spread_over_the_lines(alpha:
 
 
 def test_a_refund_beyond_the_goods_left_is_shipping(alpha: Any, deliver_events: Any) -> None:
-    from distribution import settlement
+    from tests.distribution import money
 
     configure(alpha, rate_level1_bp=1000, hold_days=0)
+    money.shipping(alpha, 800)
     sharer = distributor(alpha)
     order = pay(alpha, bound_buyer(alpha, sharer), [(6000, 1), (4000, 1)], deliver_events)
-    with in_shop(alpha):
-        rows = list(order.lines.order_by("id").values_list("pk", "amount_paid"))
-        taken = settlement._refund_payment(order, rows, 10_800, "payment_refund:test")  # 800 of shipping
-    assert taken == 1000
+    _console_refund(alpha, order, "108.00", deliver_events)  # the goods, then 800 of shipping
     assert [line.refunded_base for line in lines_of(alpha, order)] == [6000, 4000]
+    assert balances(alpha, sharer)["pending"] == 0
+    with in_shop(alpha):
+        order.refresh_from_db()
+        assert order.shipping_refunded == 800
     sound(alpha)
 
 
@@ -155,13 +158,13 @@ BANK = {"amount": 1000, "method": "bank", "account_details": {"account_number": 
 def test_funds_back_repay_the_clawback_debt_first(alpha: Any, deliver_events: Any) -> None:
     from django.core.exceptions import ValidationError
 
-    from distribution import settlement, withdrawals
+    from distribution import withdrawals
 
     sharer, order = _earn(alpha, deliver_events)
     with in_shop(alpha):
         w = withdrawals.withdrawal_request(sharer, BANK)
         (line,) = list(order.lines.all())
-        assert settlement.refund_lines([(line.pk, line.amount_paid)], reference="test:1") == 1000
+    refund_lines(alpha, order, [(line.pk, line.amount_paid)], deliver_events)
     assert balances(alpha, sharer)["clawback_debt"] == -1000
     with in_shop(alpha):
         withdrawals.withdrawal_review(w, approve=False, actor="staff:1", reason="no")
@@ -317,23 +320,34 @@ def test_the_catch_up_takes_back_a_cancelled_orders_commission(
 ) -> None:
     from django.utils import timezone
 
-    from distribution import commission
+    from distribution import commission, settlement
     from distribution.receivers import current_tenant
     from shop.orders import services as orders
+    from shop.payments import services as payments
+    from shop.payments.allocation import RefundFor
+    from shop.payments.models import Payment
 
     configure(alpha, rate_level1_bp=1000, hold_days=0)
     sharer = distributor(alpha)
     order = pay(alpha, bound_buyer(alpha, sharer), [(10_000, 1)], deliver_events)
-    real = commission.cancel_order
 
-    def broken(order: Any) -> int:
+    def broken(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("lost")
 
-    monkeypatch.setattr(commission, "cancel_order", broken)
-    with in_shop(alpha), deliver_events():
-        orders.order_close(order, actor="system", note="closed")  # the receiver fails, logged
+    with monkeypatch.context() as patched:
+        patched.setattr(settlement, "commission_refunds_sync", broken)
+        with in_shop(alpha), deliver_events():  # a failed group buy: everything refunded, the order closed
+            payment = Payment.objects.get(order=order)
+            payments.refund_payment(
+                payment,
+                payment.amount,
+                "group failed",
+                "system",
+                reference="bank 1",
+                refund_for=RefundFor(everything=True),
+            )
+            orders.order_close(order, actor="system", note="closed")  # the receivers fail, logged
     assert balances(alpha, sharer)["pending"] == 1000
-    monkeypatch.setattr(commission, "cancel_order", real)
     with in_shop(alpha):
         commission.commission_catch_up(current_tenant(), now=timezone.now() + timedelta(minutes=10))
     assert balances(alpha, sharer)["pending"] == 0
@@ -352,7 +366,11 @@ def test_refunds_caught_up_after_the_accrual_committed(alpha: Any, deliver_event
     sharer = distributor(alpha)
     order = paid_order(alpha, bound_buyer(alpha, sharer), [(10_000, 1)])
     depth: list[int] = []
-    monkeypatch.setattr(commission, "_catch_up_refunds", lambda order: depth.append(len(connection.atomic_blocks)))
+    from distribution import settlement
+
+    monkeypatch.setattr(
+        settlement, "commission_sync_order", lambda order, **kw: depth.append(len(connection.atomic_blocks))
+    )
     with in_shop(alpha):
         outside = len(connection.atomic_blocks)
         made = commission.commission_for_order(current_tenant(), order)
