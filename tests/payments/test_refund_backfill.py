@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.migrations import RunPython
 from django.db.migrations.loader import MigrationLoader
 
 from tests.conftest import in_shop
@@ -37,6 +38,7 @@ def _backfill() -> None:
     loader = MigrationLoader(connection)
     state = loader.project_state(MIGRATION, at_end=False)
     (operation,) = loader.get_migration(*MIGRATION).operations
+    assert isinstance(operation, RunPython)
     operation.code(state.apps, None)
 
 
@@ -123,7 +125,7 @@ def test_an_old_aftersale_beyond_the_line_is_clamped_and_the_excess_spread(alpha
         Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + 1812)
         _as_before(placed)
         _backfill()
-        first = Refund.objects.filter(payment=payment).order_by("id").first()
+        first = Refund.objects.filter(payment=payment).order_by("id")[0]
         assert _parts(placed) == [
             (first.pk, "goods", "Cup", 112, 0),
             (first.pk, "goods", "Tea", 1388, 0),
