@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.db import connection
@@ -39,7 +39,7 @@ def _backfill() -> None:
     state = loader.project_state(MIGRATION, at_end=False)
     (operation,) = loader.get_migration(*MIGRATION).operations
     assert isinstance(operation, RunPython)
-    operation.code(state.apps, None)
+    operation.code(state.apps, cast(Any, None))  # (the backfill uses the ORM only)
 
 
 def _as_before(order: Any) -> None:
