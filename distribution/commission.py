@@ -10,9 +10,11 @@ passed on to the next one up (the chain keeps its levels: level 2 stays level 2)
 
 Rate precedence for each line and level: SKU > product > category > grade > default;
 an override is a percent (bp) of the base or a fixed amount × quantity (never more than the
-base). All levels of a line together never earn more than its base: any excess comes off
-the highest level first (the settings also refuse grade or override rates summing over
-100%). Base: the order line's ``amount_paid`` (after discounts, without shipping).
+base). All levels of a line together never earn more than the shop's commission cap, a
+share of the base (``commission_cap_bp``, 100% by default): any excess comes off the
+highest level first, and each line keeps the cap and what its rule gave before it
+(``capped_from``) to explain it (the settings also refuse grade or override rates summing
+over 100%). Base: the order line's ``amount_paid`` (after discounts, without shipping).
 Amounts round down to the fen. A paid order found cancelled when its commission is
 decided earns nothing (decided with 0 lines).
 
@@ -164,12 +166,15 @@ def commission_for_order(tenant: Any, order: Any) -> list[CommissionLine]:
                     amount=amount,
                 )
             )
-        # all levels together never earn more than the line's base: the excess comes off
-        # the highest level first
-        excess = sum(c.amount for c in of_line) - line.amount_paid
+        # all levels together never earn more than the shop's cap (a share of the line's
+        # paid amount, never more than all of it): the excess comes off the highest level first
+        cap = line.amount_paid * min(settings.commission_cap_bp, BP) // BP
+        excess = sum(c.amount for c in of_line) - cap
         for c in sorted(of_line, key=lambda c: -c.level):
             cut = min(max(0, excess), c.amount)
-            c.amount -= cut
+            c.cap_bp = settings.commission_cap_bp
+            if cut:
+                c.capped_from, c.amount = c.amount, c.amount - cut
             excess -= cut
         made += [c for c in of_line if c.amount > 0]
     from shop.orders.models import Order
@@ -289,6 +294,7 @@ def preview(product: Any, distributor: Distributor | None) -> list[dict[str, Any
         line = type("Line", (), {"sku_id": sku.pk, "product_id_snapshot": product.pk})()
         source, rate, fixed = _rate(line, 1, who, settings, overrides, {product.pk: product.category_id})
         amount = min(fixed, sku.price) if fixed is not None else sku.price * int(rate or 0) // BP
+        amount = min(amount, sku.price * min(settings.commission_cap_bp, BP) // BP)
         out.append({"sku": sku.pk, "price": sku.price, "commission": amount, "source": source})
     return out
 

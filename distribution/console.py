@@ -27,7 +27,7 @@ BOOLS = ["enabled", "self_purchase", "team_dividend_enabled", "withdrawal_review
 CHOICES = ["qualification", "binding_trigger", "attribution", "settlement_mode", "preview_audience"]
 NUMBERS = ["levels", "hold_days", "settlement_day"]
 OPTIONAL_NUMBERS = ["binding_days"]
-PERCENTS = ["rate_level1_bp", "rate_level2_bp", "rate_level3_bp", "withdrawal_fee_bp"]
+PERCENTS = ["rate_level1_bp", "rate_level2_bp", "rate_level3_bp", "commission_cap_bp", "withdrawal_fee_bp"]
 MONEY = ["spending_threshold", "withdrawal_minimum"]
 OPTIONAL_MONEY = ["withdrawal_daily_cap"]
 TEXTS = ["agreement_text", "distributor_word", "commission_word"]
@@ -96,6 +96,7 @@ class DistributionSettingsPage(ConsoleView):
         data["binding_days"] = None if not shown["binding_days"] else whole_number(shown["binding_days"], 100_000)
         if shown["binding_days"] and data["binding_days"] is None:
             errors["binding_days"] = [_("Enter a whole number of days, or leave empty for permanent.")]
+        shown["commission_cap_bp"] = shown["commission_cap_bp"] or "100"  # empty: no cap below the price
         for f in PERCENTS:
             data[f] = parse_yuan(shown[f] or "0")
             if data[f] is None:

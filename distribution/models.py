@@ -66,6 +66,10 @@ class DistributionSettings(models.Model):
     rate_level1_bp = models.PositiveIntegerField(_("level 1 rate (bp)"), default=1000)
     rate_level2_bp = models.PositiveIntegerField(_("level 2 rate (bp)"), default=500)
     rate_level3_bp = models.PositiveIntegerField(_("level 3 rate (bp)"), default=0)
+    # all levels of a line together earn at most this share of what the buyer paid for it
+    # (fixed per-unit overrides could otherwise take it all); the excess comes off the
+    # highest level first
+    commission_cap_bp = models.PositiveIntegerField(_("commission cap (bp of the paid amount)"), default=10_000)
     team_dividend_enabled = models.BooleanField(_("team dividends"), default=False)
     hold_days = models.PositiveIntegerField(_("hold after the order completes (days)"), default=7)
     settlement_mode = models.CharField(
@@ -87,7 +91,10 @@ class DistributionSettings(models.Model):
     class Meta:
         verbose_name = _("distribution settings")
         verbose_name_plural = _("distribution settings")
-        constraints = [models.CheckConstraint(condition=Q(levels__gte=1, levels__lte=3), name="dist_levels_cap")]
+        constraints = [
+            models.CheckConstraint(condition=Q(levels__gte=1, levels__lte=3), name="dist_levels_cap"),
+            models.CheckConstraint(condition=Q(commission_cap_bp__lte=BP), name="dist_commission_cap_within_100"),
+        ]
 
     def __str__(self) -> str:
         return "distribution settings"
@@ -299,6 +306,10 @@ class CommissionLine(models.Model):
     base = models.PositiveIntegerField()  # the order line's amount_paid
     grade_name = models.CharField(max_length=40, blank=True)
     amount = models.PositiveIntegerField()
+    # the shop's cap when it was computed (bp of ``base`` for all levels of the line), and
+    # what the rule gave before the cap took some off (None: the cap took nothing)
+    cap_bp = models.PositiveIntegerField(default=BP)
+    capped_from = models.PositiveIntegerField(null=True, blank=True)
     refunded_base = models.PositiveIntegerField(default=0)  # of ``base``, refunded so far
     reversed_amount = models.PositiveIntegerField(default=0)  # taken back while pending
     clawed_back = models.PositiveIntegerField(default=0)  # taken back after settlement
@@ -335,6 +346,8 @@ class CommissionLine(models.Model):
             "fixed_amount": self.fixed_amount,
             "quantity": self.quantity,
             "grade": self.grade_name,
+            "cap_bp": self.cap_bp,
+            "capped_from": self.capped_from,
         }
 
 

@@ -139,6 +139,11 @@ def line_explanation(line: Any) -> str:
     parts = [who, how, str(line.RateSource(line.rate_source).label)]
     if line.grade_name:
         parts.append(_("grade %(grade)s") % {"grade": line.grade_name})
+    if line.capped_from is not None:
+        parts.append(
+            _("capped: all levels together earn at most %(cap)s of the paid amount (the rule gave %(rule)s)")
+            % {"cap": _percent(line.cap_bp), "rule": format_money(line.capped_from)}
+        )
     taken = line.reversed_amount + line.clawed_back
     if taken:
         parts.append(_("%(amount)s taken back after a refund") % {"amount": format_money(taken)})

@@ -126,7 +126,7 @@ def check_commission(refunds: dict[int, reconcile.LineRefund]) -> list[Finding]:
 
 
 def cap_bp(line: CommissionLine) -> int:
-    return int(getattr(line, "cap_bp", None) or BP)
+    return min(int(line.cap_bp), BP)
 
 
 def check_distributors() -> list[Finding]:
