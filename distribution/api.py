@@ -85,8 +85,8 @@ def line_data(line: CommissionLine) -> dict[str, Any]:
     }
 
 
-def withdrawal_data(w: Withdrawal) -> dict[str, Any]:
-    return {
+def withdrawal_data(w: Withdrawal, *, debt: bool = False) -> dict[str, Any]:
+    data = {
         "id": w.pk,
         "distributor": w.distributor_id,
         "amount": w.amount,
@@ -98,6 +98,10 @@ def withdrawal_data(w: Withdrawal) -> dict[str, Any]:
         "reason": w.reason,
         "created_at": w.created_at,
     }
+    if debt:  # the console: what the distributor owes, and the merchant's decision about it
+        data["debt"] = withdrawals.debt_of(w.distributor_id)
+        data["debt_decision"] = w.debt_decision
+    return data
 
 
 def event_data(e: BindingEvent) -> dict[str, Any]:
@@ -384,13 +388,15 @@ class ConsoleWithdrawalsAPI(ConsoleAPI):
         status = request.query_params.get("status")
         if status:
             found = found.filter(status=status)
-        return _page(self, request, found, withdrawal_data)
+        return _page(self, request, found, lambda w: withdrawal_data(w, debt=True))
 
 
 class ConsoleWithdrawalAPI(ConsoleAPI):
     @extend_schema(request=dict, responses={200: dict}, tags=TAGS)
     def post(self, request: Request, pk: int) -> Response:
-        """``{"action": "approve"|"reject"|"paid"|"failed", "reason": …, "reference": …}``."""
+        """``{"action": "approve"|"reject"|"paid"|"failed", "reason": …, "reference": …}``; while the
+        distributor owes a clawback debt, paying needs ``{"action": "debt", "decision":
+        "reduce"|"hold"|"pay_anyway", "reason": …}`` first (a reason is required to pay anyway)."""
         found = get_object_or_404(Withdrawal, pk=pk)
         body = json_body(request)
         actor = f"staff:{request.user.pk}"
@@ -406,11 +412,15 @@ class ConsoleWithdrawalAPI(ConsoleAPI):
                 found = withdrawals.withdrawal_paid(found, reference=body.get("reference"), actor=actor)
             elif action == "failed":
                 found = withdrawals.withdrawal_failed(found, reason=body.get("reason"), actor=actor)
+            elif action == "debt":
+                found = withdrawals.withdrawal_debt_decide(
+                    found, decision=body.get("decision"), reason=body.get("reason"), actor=actor
+                )
             else:
-                raise DjangoValidationError({"action": [_("Choose approve, reject, paid or failed.")]})
+                raise DjangoValidationError({"action": [_("Choose approve, reject, paid, failed or debt.")]})
         except DjangoValidationError as exc:
             raise drf_errors(exc) from exc
-        return Response(withdrawal_data(found))
+        return Response(withdrawal_data(found, debt=True))
 
 
 class ConsoleFlagsAPI(ConsoleAPI):

@@ -182,15 +182,30 @@ class DistributorActionPage(ConsoleView):
 
 class WithdrawalQueue(ConsoleView):
     def get(self, request: HttpRequest) -> HttpResponse:
-        from distribution.models import Withdrawal
+        from distribution.models import Account, LedgerAccount, Withdrawal, WithdrawalDecision
 
         status = request.GET.get("status", "requested")
         found = Withdrawal.objects.select_related("distributor__member").order_by("-id")
         if status in Withdrawal.Status.values:
             found = found.filter(status=status)
+        page = list(found[:200])
+        debts = dict(
+            LedgerAccount.objects.filter(
+                distributor_id__in={w.distributor_id for w in page}, kind=Account.CLAWBACK_DEBT, balance__lt=0
+            ).values_list("distributor_id", "balance")
+        )
+        decisions: dict[int, WithdrawalDecision] = {}
+        for decision in WithdrawalDecision.objects.filter(withdrawal__in=page).order_by("at", "id"):
+            decisions[decision.withdrawal_id] = decision  # the latest
+        rows = [{"w": w, "debt": -int(debts.get(w.distributor_id, 0)), "decision": decisions.get(w.pk)} for w in page]
         return self.render(
             "distribution/console/withdrawals.html",
-            {"withdrawals": found[:200], "status": status, "statuses": Withdrawal.Status.choices},
+            {
+                "rows": rows,
+                "status": status,
+                "statuses": Withdrawal.Status.choices,
+                "owing": sum(1 for w in page if debts.get(w.distributor_id) and w.status in ("requested", "approved")),
+            },
         )
 
 
@@ -213,6 +228,13 @@ class WithdrawalActionPage(ConsoleView):
                 withdrawals.withdrawal_paid(found, reference=request.POST.get("reference", ""), actor=actor)
             elif action == "failed":
                 withdrawals.withdrawal_failed(found, reason=request.POST.get("reason", ""), actor=actor)
+            elif action == "debt":
+                withdrawals.withdrawal_debt_decide(
+                    found,
+                    decision=request.POST.get("decision", ""),
+                    reason=request.POST.get("debt_reason", ""),
+                    actor=actor,
+                )
             else:
                 raise ValidationError({"action": [_("Choose approve, reject, paid or failed.")]})
         except ValidationError as exc:

@@ -453,6 +453,10 @@ class Withdrawal(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     attempt = models.PositiveIntegerField(default=0)
     transfer_id = models.CharField(max_length=255, blank=True)  # Stripe Connect: the transfer
+    # the merchant's decision about a clawback debt owed while it was open (the latest
+    # ``WithdrawalDecision``): "" none, "reduce", "hold" or "pay_anyway", and the debt then
+    debt_decision = models.CharField(max_length=12, blank=True)
+    debt_decided = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -473,3 +477,28 @@ class Withdrawal(models.Model):
     @property
     def net(self) -> int:
         return self.amount - self.fee
+
+
+class WithdrawalDecision(models.Model):
+    """Append-only: what the merchant decided about a withdrawal whose distributor owed a
+    clawback debt while it was open (who, when, the debt then, why, the amounts)."""
+
+    class Decision(models.TextChoices):
+        REDUCE = "reduce", _("Reduce it by the debt")
+        HOLD = "hold", _("Hold it until the debt is repaid")
+        PAY_ANYWAY = "pay_anyway", _("Pay it anyway")
+
+    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="decisions")
+    decision = models.CharField(max_length=12, choices=Decision.choices)
+    debt = models.PositiveIntegerField()
+    amount_before = models.PositiveIntegerField()
+    amount_after = models.PositiveIntegerField()
+    reason = models.CharField(max_length=200, blank=True)
+    actor = models.CharField(max_length=120)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} on withdrawal {self.withdrawal_id} (debt {self.debt})"

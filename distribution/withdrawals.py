@@ -3,7 +3,12 @@
 Stripe Connect: ``approved → paying → paid | failed``.
 
 Funds back repay an outstanding ``clawback_debt`` first, the rest becomes available; no
-withdrawal may be requested while a debt is owed (later earnings repay it first).
+withdrawal may be requested while a debt is owed (later earnings repay it first). A debt
+that arises while a withdrawal is open (a refund clawed back commission after the request)
+stops it from being paid until the merchant decides (``withdrawal_debt_decide``, audited
+in ``WithdrawalDecision``): *reduce* it by the debt (the debt is repaid from the amount
+withdrawing; reduced to nothing, the withdrawal ends rejected), *hold* it until later
+earnings repay the debt, or *pay anyway* with a reason (valid while the debt does not grow).
 
 A request moves the amount from ``available`` to ``withdrawing`` in the same transaction,
 through the ledger's SQL guard (the balance never goes below zero, so two concurrent
@@ -32,7 +37,7 @@ from django.utils.translation import gettext as _
 
 from distribution import ledger
 from distribution.ledger import LedgerError, Posting
-from distribution.models import BP, Account, DistributionSettings, Distributor, Withdrawal
+from distribution.models import BP, Account, DistributionSettings, Distributor, Withdrawal, WithdrawalDecision
 from platform_core.money import format_money
 from platform_core.parsing import as_id
 from platform_core.stripe_gateway import StripeError, stripe_enabled
@@ -176,8 +181,96 @@ def withdrawal_review(withdrawal: Withdrawal, *, approve: bool, actor: str, reas
     return locked
 
 
-def withdrawal_paid(withdrawal: Withdrawal, *, reference: Any, actor: str) -> Withdrawal:
-    """The merchant paid it (bank reference, or credited to the shop balance). Idempotent."""
+D = WithdrawalDecision.Decision
+
+
+def debt_of(distributor_id: int) -> int:
+    """What the distributor owes of commission taken back (fen, ≥ 0)."""
+    return -ledger.balances(distributor_id)[Account.CLAWBACK_DEBT]
+
+
+def _check_debt(locked: Withdrawal, debt: int) -> None:
+    """A withdrawal is paid while its distributor owes a debt only by the merchant's
+    decision: pay anyway (while the debt has not grown since), never while held."""
+    if debt <= 0:
+        return
+    if locked.debt_decision == D.PAY_ANYWAY and debt <= locked.debt_decided:
+        return
+    if locked.debt_decision == D.HOLD:
+        raise ValidationError(
+            {"debt": [_("Held until the %(debt)s of commission taken back is repaid.") % {"debt": format_money(debt)}]}
+        )
+    raise ValidationError(
+        {
+            "debt": [
+                _(
+                    "This distributor owes %(debt)s of commission taken back: reduce the withdrawal by the debt, "
+                    "hold it, or pay it anyway with a reason."
+                )
+                % {"debt": format_money(debt)}
+            ]
+        }
+    )
+
+
+def withdrawal_debt_decide(withdrawal: Withdrawal, *, decision: Any, reason: Any, actor: str) -> Withdrawal:
+    """The merchant's decision about an open withdrawal whose distributor owes a clawback
+    debt (recorded, with the debt and the amounts, in ``WithdrawalDecision``)."""
+    reason = str(reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    if decision not in D.values:
+        errors["decision"] = [_("Choose reduce, hold or pay anyway.")]
+    if decision == D.PAY_ANYWAY and not reason:
+        errors["reason"] = [_("Say why it is paid although the debt is owed.")]
+    if len(reason) > 200:
+        errors["reason"] = [_("Use at most 200 characters.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = _locked(withdrawal, {W.REQUESTED, W.APPROVED})
+        d = locked.distributor_id
+        accounts = ledger.lock_accounts([(d, Account.WITHDRAWING), (d, Account.CLAWBACK_DEBT)])
+        debt = -accounts[(d, Account.CLAWBACK_DEBT)].balance
+        if debt <= 0:
+            raise ValidationError({"decision": [_("The distributor owes nothing now: the withdrawal can be paid.")]})
+        before = locked.amount
+        n = WithdrawalDecision.objects.filter(withdrawal=locked).count() + 1
+        if decision == D.REDUCE:
+            repay = min(debt, locked.amount)
+            ledger.post(
+                [
+                    Posting(
+                        "withdraw_repay",
+                        f"withdraw:{locked.pk}:reduce:{n}",
+                        f"withdrawal:{locked.pk}",
+                        [((d, Account.WITHDRAWING), -repay), ((d, Account.CLAWBACK_DEBT), repay)],
+                    )
+                ],
+                accounts,
+            )
+            locked.amount = before - repay
+            locked.fee = locked.fee * locked.amount // before if before else 0
+            if locked.amount == 0:
+                locked.status = W.REJECTED
+                locked.reason = _("Used in full to repay the commission taken back.")[:200]
+        locked.debt_decision, locked.debt_decided = str(decision), debt
+        locked.save(update_fields=["amount", "fee", "status", "reason", "debt_decision", "debt_decided", "updated_at"])
+        WithdrawalDecision.objects.create(
+            withdrawal=locked,
+            decision=decision,
+            debt=debt,
+            amount_before=before,
+            amount_after=locked.amount,
+            reason=reason[:200],
+            actor=actor[:120],
+        )
+    return locked
+
+
+def withdrawal_paid(withdrawal: Withdrawal, *, reference: Any, actor: str, check_debt: bool = True) -> Withdrawal:
+    """The merchant paid it (bank reference, or credited to the shop balance). Idempotent.
+    Refused while the distributor owes a clawback debt the merchant has not decided about
+    (``check_debt``: off for a Stripe transfer already made, which is paid whatever)."""
     reference = str(reference or "").strip()
     if not reference or len(reference) > 120:
         raise ValidationError({"reference": [_("Give the payment reference.")]})
@@ -187,8 +280,15 @@ def withdrawal_paid(withdrawal: Withdrawal, *, reference: Any, actor: str) -> Wi
             return locked
         locked = _locked(locked, {W.APPROVED, W.PAYING})
         d = locked.distributor_id
-        keys = [(d, Account.WITHDRAWING), (d, Account.PAID_OUT), (None, Account.WITHDRAWAL_FEES)]
+        keys = [
+            (d, Account.WITHDRAWING),
+            (d, Account.PAID_OUT),
+            (d, Account.CLAWBACK_DEBT),
+            (None, Account.WITHDRAWAL_FEES),
+        ]
         accounts = ledger.lock_accounts(keys)
+        if check_debt:
+            _check_debt(locked, -accounts[(d, Account.CLAWBACK_DEBT)].balance)
         ledger.post(
             [
                 Posting(
@@ -316,6 +416,8 @@ def _payout_stripe(withdrawal: Withdrawal, actor: str) -> Withdrawal:
         retry = locked.status == W.PAYING
         if retry:
             locked.attempt += 1
+        else:  # a new payout: not while a debt is owed without the merchant's decision
+            _check_debt(locked, debt_of(locked.distributor_id))
         locked.status = W.PAYING
         locked.save(update_fields=["status", "attempt", "updated_at"])
     found = _stripe_transfer(locked)  # raises while Stripe gives no clear answer
@@ -344,4 +446,4 @@ def _payout_stripe(withdrawal: Withdrawal, actor: str) -> Withdrawal:
 def _transfer_made(withdrawal: Withdrawal, transfer_id: str, actor: str) -> Withdrawal:
     Withdrawal.objects.filter(pk=withdrawal.pk).update(transfer_id=transfer_id)
     withdrawal.transfer_id = transfer_id
-    return withdrawal_paid(withdrawal, reference=transfer_id, actor=actor)
+    return withdrawal_paid(withdrawal, reference=transfer_id, actor=actor, check_debt=False)
