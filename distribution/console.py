@@ -101,6 +101,9 @@ class DistributionSettingsPage(ConsoleView):
             data[f] = parse_yuan(shown[f] or "0")
             if data[f] is None:
                 errors[f] = [_("Enter a percentage like 10 or 12.5.")]
+        cap = data.get("commission_cap_bp")
+        if cap is not None and not 1 <= cap <= 10_000:
+            errors["commission_cap_bp"] = [_("Enter a percentage from 0.01 to 100.")]
         for f in MONEY:
             data[f] = parse_yuan(shown[f] or "0")
             if data[f] is None:
@@ -242,7 +245,9 @@ class WithdrawalActionPage(ConsoleView):
                 messages.error(request, message)
         else:
             messages.success(request, _("Done."))
-        return HttpResponseRedirect(reverse("distribution-console:withdrawals"))
+        back = request.POST.get("status", "")  # the list the merchant was looking at
+        query = f"?status={back}" if back in Withdrawal.Status.values or back == "all" else ""
+        return HttpResponseRedirect(reverse("distribution-console:withdrawals") + query)
 
 
 PERIOD_LABELS = {
