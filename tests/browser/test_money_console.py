@@ -60,7 +60,13 @@ def _setup(shop: Shop) -> dict[str, Any]:
         def someone(phone: str) -> Any:
             made = members.member_register(phone=phone, password="correct-horse-battery-9", name=f"会员{phone[-4:]}")
             members.address_create(
-                made, recipient="张三", phone=phone, province="浙江省", city="杭州市", district="西湖区", detail="文三路 1 号"
+                made,
+                recipient="张三",
+                phone=phone,
+                province="浙江省",
+                city="杭州市",
+                district="西湖区",
+                detail="文三路 1 号",
             )
             return made
 
@@ -77,7 +83,10 @@ def _setup(shop: Shop) -> dict[str, Any]:
 
         def paid(items: list[tuple[int, int]]) -> Any:
             placed = orders.order_create(
-                buyer, items=[(s, q, None) for s, q in items], fulfilment="delivery", address_id=buyer.addresses.get().pk
+                buyer,
+                items=[(s, q, None) for s, q in items],
+                fulfilment="delivery",
+                address_id=buyer.addresses.get().pk,
             )
             payments.offline_confirm(placed, amount=placed.payable, actor="staff:1")
             return Order.objects.get(pk=placed.pk)
@@ -116,7 +125,10 @@ def _refund_earlier(shop: Shop, order_id: int) -> None:
 
 
 def test_merchant_refunds_sets_the_cap_and_decides_about_a_debt(
-    browsers: Browsers, live_site: LiveSite, open_shop: Callable[..., Shop], screenshots: Path
+    browsers: Browsers,  # noqa: F811 - the fixture, imported
+    live_site: LiveSite,
+    open_shop: Callable[..., Shop],  # noqa: F811
+    screenshots: Path,
 ) -> None:
     from playwright.sync_api import expect
 
