@@ -71,6 +71,7 @@ def _setup(shop: Shop) -> dict[str, Any]:
             return made
 
         sharer = services.distributor_qualify(someone("13700000001"), reason="test")
+        assert sharer is not None
         buyer = someone("13700000002")
         services.bind(buyer, sharer, source=BindingSource.LINK, evidence={}, actor="test")
         tea, cup, gift = (shop.products[name] for name in ("明前龙井", "青瓷杯", "礼盒"))
