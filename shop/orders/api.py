@@ -428,7 +428,7 @@ class ConsoleOrders(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopViewSe
     @extend_schema(methods=["GET"], request=None, responses={200: payments_api.ConsoleRefundSerializer(many=True)})
     @extend_schema(
         methods=["POST"],
-        request=payments_api.RefundRequestSerializer,
+        request=payments_api.OrderRefundRequestSerializer,
         responses={201: payments_api.ConsoleRefundSerializer, 400: dict},
         parameters=[OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER)],
     )

@@ -72,7 +72,7 @@ class JsonInteger(serializers.IntegerField):
         return int(super().to_internal_value(data))
 
 
-class RefundLineRequestSerializer(serializers.Serializer):
+class OrderRefundLineSerializer(serializers.Serializer):
     line = JsonInteger(min_value=1, help_text="an order line id")
     quantity = JsonInteger(min_value=0, max_value=100_000, default=0, help_text="units to refund")
     amount = JsonInteger(
@@ -80,7 +80,7 @@ class RefundLineRequestSerializer(serializers.Serializer):
     )
 
 
-class RefundRequestSerializer(serializers.Serializer):
+class OrderRefundRequestSerializer(serializers.Serializer):
     payment = JsonInteger(
         min_value=1, required=False, help_text="one of the order's payments; the only refundable one by default"
     )
@@ -91,7 +91,7 @@ class RefundRequestSerializer(serializers.Serializer):
         help_text="fen for the goods, spread over the lines by what each has left (largest remainder), the part "
         "beyond the goods being shipping; or the amount of a payment that never paid for the order",
     )
-    lines = RefundLineRequestSerializer(many=True, required=False, help_text="or: units (and amounts) of lines")
+    lines = OrderRefundLineSerializer(many=True, required=False, help_text="or: units (and amounts) of lines")
     shipping = JsonInteger(
         min_value=0, max_value=1_000_000_000, default=0, help_text="fen of the shipping fee (with lines, or alone)"
     )
@@ -151,7 +151,7 @@ def console_refunds(order: Order) -> Response:
 def console_refund(order: Order, request: Request, actor: str) -> Response:
     """The merchant refunds from the order page: what for (lines and units, shipping, or an
     amount for the goods by the rule). ``Idempotency-Key``: a retry returns the first refund."""
-    body = RefundRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
+    body = OrderRefundRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
     body.is_valid(raise_exception=True)
     data = body.validated_data
     lines = tuple((row["line"], row["quantity"], row.get("amount")) for row in data.get("lines") or [])

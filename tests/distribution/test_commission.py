@@ -43,6 +43,8 @@ def test_two_levels_on_paid_amount_rounded_down_with_the_rule(beta: Any, deliver
         "fixed_amount": None,
         "quantity": 1,
         "grade": "",
+        "cap_bp": 10_000,
+        "capped_from": None,
     }
     assert balances(beta, child)["pending"] == 99
     assert balances(beta, root)["pending"] == 33

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from tests.conftest import english, in_shop, owner_client
 from tests.distribution import money
@@ -130,7 +131,7 @@ def test_held_until_later_earnings_repay_the_debt(alpha: Any, deliver_events: An
     sharer, buyer, w = _owing(alpha, deliver_events, withdraw=300)
     with in_shop(alpha):
         withdrawals.withdrawal_debt_decide(w, decision="hold", reason="wait for the next orders", actor="staff:1")
-        with pytest.raises(ValidationError) as held:
+        with pytest.raises(ValidationError) as held, translation.override("en"):
             withdrawals.withdrawal_paid(w, reference="BANK-3", actor="staff:1")
         assert "Held until" in str(held.value.message_dict["debt"])
     second = pay_order(alpha, buyer, [(5_000, 1)], deliver_events)
@@ -162,7 +163,7 @@ def test_a_debt_grown_after_pay_anyway_needs_a_new_decision(alpha: Any, deliver_
         withdrawals.withdrawal_debt_decide(w, decision="pay_anyway", reason="ok at 9.00", actor="staff:1")
     refund_lines(alpha, second, [(b, 5_000)], deliver_events)  # the debt grows to 1400
     with in_shop(alpha):
-        with pytest.raises(ValidationError) as grown:
+        with pytest.raises(ValidationError) as grown, translation.override("en"):
             withdrawals.withdrawal_paid(w, reference="BANK-4", actor="staff:1")
         assert "owes ¥14.00" in str(grown.value.message_dict["debt"])
         withdrawals.withdrawal_debt_decide(w, decision="pay_anyway", reason="still ok", actor="staff:1")

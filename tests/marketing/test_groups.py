@@ -376,6 +376,18 @@ def test_a_failed_group_reverses_the_commission_like_any_refund(beta: Any) -> No
     assert line.amount > 0 and balances(beta, sharer)["pending"] == line.amount
     with in_shop(beta):
         assert groups.expire_groups(now=timezone.now() + timedelta(hours=2))["failed"] == 1
+        lead.refresh_from_db()
+        assert lead.status == "cancelled"
+        assert list(lead.lines.values_list("refunded_amount", "refunded_quantity")) == [(6000, 1)]
+    # the offline refund waits for the merchant to send the money back: the commission stands
+    # (never settled: the order is cancelled) until it is back
+    (line,) = lines_of(beta, lead)
+    assert (line.reversed_amount, line.status) == (0, "pending")
+    from shop.payments import services as payments
+    from shop.payments.models import Refund
+
+    with in_shop(beta):
+        payments.offline_refund_sent(Refund.objects.get(payment__order=lead), reference="bank 7", actor="staff:1")
     (line,) = lines_of(beta, lead)
     assert (line.reversed_amount, line.status) == (line.amount, "reversed")
     assert balances(beta, sharer)["pending"] == 0
