@@ -179,6 +179,9 @@ CELERY_BEAT_SCHEDULE = {
     "payments-retry": {"task": "payments.retry_all_shops", "schedule": 300.0},
     "distribution-settle": {"task": "distribution.settle_all_shops", "schedule": 600.0},
 }
+# Without a broker (tasks eager: the demo), the web process's background thread
+# (platform_core.background) runs these beat entries itself; the others need `make beat`.
+EMBEDDED_BEAT = ["refill-schema-pool"]
 
 # --- shops --------------------------------------------------------------------------
 # Ready, migrated schemas kept for instant signup; refilled in the background.
@@ -196,6 +199,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Argon2id (platform_core/hashers.py: parameters and measurements); older PBKDF2 hashes still
+# verify and are upgraded at the next login.
+PASSWORD_HASHERS = [
+    "platform_core.hashers.Argon2idHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 LOGIN_URL = "console:login"
 SESSION_COOKIE_HTTPONLY = True

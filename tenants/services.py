@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +21,7 @@ from django_tenants.utils import schema_context
 from platform_core.audit import record_operator_action
 from platform_core.features import forget_overrides, validate_override
 from platform_core.models import FeatureOverride
-from platform_core.tasks import publish_on_commit
+from platform_core.tasks import publish_in_background
 from tenants.models import Domain, Tenant
 from tenants.schemas import replay_schema, schema_for_slug, take_pooled_schema
 from tenants.signals import shop_created
@@ -29,13 +30,16 @@ log = logging.getLogger(__name__)
 HANDOFF_SALT = "fenxiao.signup-handoff"
 HANDOFF_MAX_AGE = 300
 DUPLICATE_SCHEMA = "42P06"  # a concurrent signup created the same shop schema first
+# The pool is topped up after the signup, never inside it, and a moment later, so the
+# refill's DDL does not compete with the new merchant's first requests (hand-off, console).
+POOL_REFILL_DELAY = 2.0
 
 
 @dataclass
 class SignupResult:
     tenant: Tenant
     owner: Any
-    source: str  # "pool" or "replay"
+    source: str  # "pool" or "replay"; "repeat" for the same signup submitted again
     seconds: float  # the provisioning transaction: schema, shop, host, owner
 
 
@@ -90,9 +94,35 @@ def shop_signup(*, name: str, slug: str, email: str, password: str, tier: str, l
     seconds = time.perf_counter() - started
     from tenants.tasks import refill_schema_pool
 
-    publish_on_commit(refill_schema_pool)
+    publish_in_background(refill_schema_pool, countdown=POOL_REFILL_DELAY)
     log.info("shop %s created from %s in %.1f ms", slug, source, seconds * 1000)
     return SignupResult(tenant=tenant, owner=owner, source=source, seconds=seconds)
+
+
+def signup_repeated(*, name: str, slug: str, email: str, password: str, tier: str) -> SignupResult | None:
+    """The same signup submitted again (a double click, a retried POST, the back button):
+    the shop with this address was opened in the last ``HANDOFF_MAX_AGE`` seconds with this
+    name, plan and owner email, and ``password`` is the owner's. Returns that shop (the
+    caller answers as it did the first time: a fresh login link), or None: then the address
+    really is taken. Knowing the email and password already opens the console, so this
+    hands nobody more than the login page would."""
+    since = timezone.now() - timedelta(seconds=HANDOFF_MAX_AGE)
+    tenant = Tenant.objects.filter(
+        slug__iexact=slug.strip(),
+        owner_email__iexact=email.strip(),
+        name=name.strip(),
+        tier=tier.strip().lower() or "standard",
+        status=Tenant.Status.ACTIVE,
+        created_at__gte=since,
+    ).first()
+    if tenant is None:
+        return None
+    with schema_context(tenant.schema_name):
+        owner = get_user_model().objects.filter(email__iexact=email.strip(), is_owner=True, is_active=True).first()
+        if owner is None or not owner.check_password(password):
+            return None
+    log.info("shop %s: the same signup submitted again", tenant.slug)
+    return SignupResult(tenant=tenant, owner=owner, source="repeat", seconds=0.0)
 
 
 # Unique constraints (and PostgreSQL's own catalog index) that a concurrent signup can hit.

@@ -7,11 +7,13 @@ from typing import Any
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views import View
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -24,7 +26,7 @@ from platform_core.features import TIER_CHOICES
 from platform_core.ratelimit import rate_limit
 from platform_core.scoping import ShopScopedMixin
 from tenants.schemas import TemplateOutdated
-from tenants.services import SignupResult, handoff_token, handoff_user, shop_signup, shop_url
+from tenants.services import SignupResult, handoff_token, handoff_user, shop_signup, shop_url, signup_repeated
 from tenants.validation import clean_signup
 
 UPGRADING_MESSAGE = gettext_lazy(
@@ -35,16 +37,32 @@ UPGRADING_MESSAGE = gettext_lazy(
 def _run_signup(data: dict[str, Any]) -> tuple[SignupResult | None, dict[str, list[dict[str, str]]]]:
     cleaned, errors = clean_signup(data)
     if errors:
-        return None, errors
+        return _repeated(data, errors)
     try:
         return shop_signup(**cleaned), {}
     except TemplateOutdated:
         return None, {"non_field_errors": [{"code": "upgrading", "message": str(UPGRADING_MESSAGE)}]}
     except ValidationError as exc:
-        return None, {
+        errors = {
             field: [{"code": e.code or "invalid", "message": str(e.message)} for e in errs]
             for field, errs in exc.error_dict.items()
         }
+        return _repeated(data, errors)
+
+
+def _repeated(
+    data: dict[str, Any], errors: dict[str, list[dict[str, str]]]
+) -> tuple[SignupResult | None, dict[str, list[dict[str, str]]]]:
+    """When the only complaint is that the address (and email) are taken, this may be the
+    same signup submitted a second time, e.g. a double click whose first request opened the
+    shop: then it is answered as the first was, never with "already taken"."""
+    taken_only = all(e["code"] == "taken" for errs in errors.values() for e in errs)
+    fields = {k: str(data.get(k) or "") for k in ("name", "slug", "email", "password", "tier")}
+    if "slug" in errors and taken_only and set(errors) <= {"slug", "email"} and fields["password"]:
+        result = signup_repeated(**fields)
+        if result is not None:
+            return result, {}
+    return None, errors
 
 
 def _result_payload(result: SignupResult) -> dict[str, Any]:
@@ -148,11 +166,18 @@ class HandoffView(ShopScopedMixin, View):
     host's CSRF token."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(
-            request,
-            "shop/console/handoff.html",
-            {"token": request.GET.get("token", ""), "next": request.GET.get("next", ""), "shop": request.tenant},  # type: ignore[attr-defined]
-        )
+        # A page shown for a blink, the new shop's first: no context processors (the
+        # console's billing banner is for the console itself), no stylesheet.
+        context = {
+            "token": request.GET.get("token", ""),
+            "next": request.GET.get("next", ""),
+            "shop": request.tenant,  # type: ignore[attr-defined]
+            "csrf_token": get_token(request),
+            "LANGUAGE_CODE": get_language(),
+        }
+        response = HttpResponse(render_to_string("shop/console/handoff.html", context))
+        response["Cache-Control"] = "no-store"
+        return response
 
     def post(self, request: HttpRequest) -> HttpResponse:
         user = handoff_user(request.tenant, request.POST.get("token", ""))  # type: ignore[attr-defined]

@@ -4,11 +4,13 @@ replay, with field-level errors and nothing half-made on failure."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from tenants.models import Domain, PooledSchema, Tenant
@@ -296,3 +298,95 @@ def test_rate_limit_uses_the_address_the_trusted_proxy_saw() -> None:
         "/api/v1/signup/", data="{}", content_type="application/json", HTTP_X_FORWARDED_FOR="203.0.113.9"
     )
     assert third.status_code == 429
+
+
+# --- the same signup submitted twice -------------------------------------------------------
+def test_the_same_signup_sent_again_answers_with_the_same_shop_and_a_new_login_link() -> None:
+    first = signup()
+    assert first.status_code == 201
+    again = signup()  # e.g. a client retrying after a timeout
+    assert again.status_code == 201, again.content
+    body = again.json()
+    assert body["provisioned_from"] == "repeat"
+    assert body["shop"]["slug"] == "tea-house"
+    assert body["login_url"] != first.json()["login_url"]  # a fresh one-time link
+    assert Tenant.objects.filter(slug="tea-house").count() == 1
+    tenant = Tenant.objects.get(slug="tea-house")
+    with schema_context(tenant.schema_name):
+        assert get_user_model().objects.count() == 1
+    client = shop_client(tenant)
+    assert redeem(client, body["login_url"]).status_code == 302
+    assert client.get("/console/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"password": "another-Secret-2718"}, "slug"),  # not the owner's password
+        ({"email": "someone@else.test"}, "slug"),  # another merchant wants the address
+        ({"name": "Another name"}, "slug"),  # another form
+        ({"tier": "standard"}, "slug"),
+    ],
+)
+def test_a_different_signup_for_a_taken_address_is_still_refused(change: dict[str, str], field: str) -> None:
+    assert signup().status_code == 201
+    response = signup(**change)
+    assert response.status_code == 400
+    assert [e["code"] for e in response.json()["errors"][field]] == ["taken"]
+    assert Tenant.objects.filter(slug="tea-house").count() == 1
+
+
+def test_the_same_signup_long_after_is_refused_as_taken() -> None:
+    assert signup().status_code == 201
+    Tenant.objects.filter(slug="tea-house").update(created_at=timezone.now() - timedelta(minutes=6))
+    response = signup()
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert [e["code"] for e in errors["slug"]] == ["taken"] and [e["code"] for e in errors["email"]] == ["taken"]
+
+
+def test_a_second_submission_racing_the_first_lands_in_the_same_shop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic race: the first submission has passed validation (the address was
+    free) when the second one, the same form, opens the shop. The first then finds its
+    schema name taken and answers with that shop, not with an error."""
+    from tenants import services
+
+    form = {"name": "Tea", "slug": "race-tea", "email": "x@race.test", "password": PASSWORD, "tier": "standard"}
+    real_hash = services.make_password
+    competitor: list[Any] = []
+
+    def hash_then_let_the_other_submission_win(password: str) -> str:
+        if not competitor:
+            competitor.append(None)
+            competitor[0] = shop_signup(**form)  # the other request, exactly now
+        return real_hash(password)
+
+    monkeypatch.setattr(services, "make_password", hash_then_let_the_other_submission_win)
+    response = platform_client().post("/signup/", form)
+    assert competitor and competitor[0].tenant.slug == "race-tea"
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert response["Location"].startswith("http://race-tea.localhost:8000/console/handoff/?token=")
+    assert Tenant.objects.filter(slug="race-tea").count() == 1
+    console = shop_client(competitor[0].tenant)
+    redeem(console, response["Location"])
+    assert console.get("/console/").status_code == 200
+
+
+def test_passwords_are_hashed_with_argon2id_and_older_hashes_are_upgraded_at_login(alpha: Any) -> None:
+    """Production's hasher (the tests use a fast one): Argon2id with OWASP's parameters; a
+    PBKDF2 hash made before still logs in, and is replaced by an Argon2id one."""
+    from django.contrib.auth import authenticate
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
+
+    import platform_core.settings as production
+
+    with override_settings(PASSWORD_HASHERS=production.PASSWORD_HASHERS), schema_context(alpha.schema_name):
+        assert make_password(PASSWORD).startswith("argon2$argon2id$v=19$m=47104,t=1,p=1$")
+        owner = get_user_model().objects.get(is_owner=True)
+        owner.password = PBKDF2PasswordHasher().encode(PASSWORD, "pepper-salt-1234")
+        owner.save(update_fields=["password"])
+        assert authenticate(email=owner.email, password="wrong-password-1") is None
+        assert authenticate(email=owner.email, password=PASSWORD) == owner
+        owner.refresh_from_db()
+        assert owner.password.startswith("argon2$argon2id$")
+        assert owner.check_password(PASSWORD)

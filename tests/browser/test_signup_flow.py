@@ -3,10 +3,14 @@ shop's own host, the storefront, logging out and in again. And an unknown host's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import json
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from django.conf import settings
 
 from tests.browser.conftest import LiveSite, chinese_renders, orm
@@ -151,3 +155,194 @@ def test_unknown_host_shows_the_404_page(phone: Page, live_site: LiveSite, shot:
     expect(page.locator("main strong")).to_have_text("nosuch.localhost")
     shot("404")
     assert fits_the_screen(page)
+
+
+# --- a slow signup, a double click, the same form sent twice -------------------------------
+class HeldSignup:
+    """Holds every signup at the server (the live server runs in this process) until
+    released, and counts the signup POSTs that reach it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from tenants import views
+
+        self.real = views.shop_signup
+        self.release = threading.Event()
+        self.arrived = threading.Semaphore(0)
+        self.count = 0
+        monkeypatch.setattr(views, "shop_signup", self)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.count += 1
+        self.arrived.release()
+        if not self.release.wait(30):
+            raise AssertionError("the held signup was never released")
+        return self.real(**kwargs)
+
+    def wait_arrived(self, timeout: float = 15) -> bool:
+        return self.arrived.acquire(timeout=timeout)
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldSignup]:
+    signup = HeldSignup(monkeypatch)
+    yield signup
+    signup.release.set()  # whatever happened, no server thread stays held
+
+
+SIGNUP_PAGE_STATE = """(() => {
+  const visible = (id) => { const e = document.getElementById(id); return e.hidden ? null : e.textContent.trim(); };
+  return {
+    disabled: document.querySelector("#signup button[type=submit]").disabled,
+    busy: document.getElementById("signup").getAttribute("aria-busy"),
+    progress: visible("signup-progress"),
+    slow: visible("signup-slow"),
+    fits: document.documentElement.scrollWidth <= window.innerWidth,
+  };
+})()"""
+
+
+def shops_of(email: str) -> int:
+    from tenants.models import Tenant
+
+    return Tenant.objects.filter(owner_email=email).count()
+
+
+def fill_signup(page: Page, name: str, slug: str, email: str, password: str) -> None:
+    page.locator("#name").fill(name)
+    page.locator("#slug").fill(slug)
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+
+
+def test_a_slow_signup_shows_its_progress_and_a_double_click_opens_one_shop(
+    phone: Page,
+    live_site: LiveSite,
+    live_db: list[str],
+    shot: Callable[..., Path],
+    held: HeldSignup,
+) -> None:
+    from playwright.sync_api import expect
+
+    slug, email = "slow-tea", "owner@slow-tea.test"
+    live_db.append(slug)
+    page = phone
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and r.url.endswith("/signup/") else None)
+    page.goto(live_site.url("/signup/"))
+    fill_signup(page, "慢慢茶铺", slug, email, STRONG_PASSWORD)
+    filled = shot("0-filled")
+    # While the server works the page's navigation is pending, and Playwright's calls on the
+    # page would wait for it: the page reports its state on the console instead, and the
+    # keyboard and screenshots go through the DevTools protocol.
+    states: list[dict[str, Any]] = []
+    page.on("console", lambda m: states.append(json.loads(m.text[6:])) if m.text.startswith("state ") else None)
+    page.evaluate(f"setInterval(() => console.log('state ' + JSON.stringify({SIGNUP_PAGE_STATE})), 100)")
+    devtools = page.context.new_cdp_session(page)
+    page.get_by_role("button", name="立即开店").dblclick(no_wait_after=True)
+    assert held.wait_arrived(), "the signup never reached the server"
+    page.wait_for_timeout(500)
+    state = states[-1]  # the button is disabled and the page says what is happening
+    assert state["disabled"] and state["busy"] == "true"
+    assert state["progress"] == "正在开通您的店铺和商家后台…" and state["slow"] is None
+    assert state["fits"]
+    for kind in ("keyDown", "keyUp"):  # Enter in the password field: nothing is sent again
+        devtools.send("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter", "text": "\r"})
+    page.wait_for_timeout(3000)
+    state = states[-1]
+    assert state["slow"] is not None and "无需再次点击" in state["slow"]  # still working after a few seconds
+    assert state["disabled"] and state["progress"] is not None
+    image = devtools.send("Page.captureScreenshot", {"format": "png"})["data"]
+    filled.with_name(filled.name.replace("0-filled", "1-progress")).write_bytes(base64.b64decode(image))
+    held.release.set()
+    page.wait_for_url(live_site.url("/console/", shop=slug))
+    expect(page.locator("h1")).to_have_text("欢迎来到慢慢茶铺")
+    shot("2-console")
+    assert posts == [live_site.url("/signup/")] and held.count == 1
+    assert shop_state(slug) == {
+        "name": "慢慢茶铺",
+        "status": "active",
+        "domains": [f"{slug}.{settings.PLATFORM_DOMAIN}"],
+        "owners": [email],
+    }
+
+
+def test_the_same_form_sent_again_opens_the_same_shop_without_an_error(
+    phone: Page, live_site: LiveSite, live_db: list[str], shot: Callable[..., Path]
+) -> None:
+    """The first submission opened the shop but its answer never reached the browser (a
+    dropped connection); the merchant presses the button again."""
+    from playwright.sync_api import expect
+
+    slug, email = "again-tea", "owner@again-tea.test"
+    live_db.append(slug)
+    page = phone
+    page.goto(live_site.url("/signup/"))
+    fill_signup(page, "再来茶铺", slug, email, STRONG_PASSWORD)
+    form = {
+        "csrfmiddlewaretoken": page.locator("#signup input[name=csrfmiddlewaretoken]").input_value(),
+        "name": "再来茶铺",
+        "slug": slug,
+        "email": email,
+        "password": STRONG_PASSWORD,
+        "tier": "standard",
+    }
+    first = page.request.post(live_site.url("/signup/"), form=form, max_redirects=0)
+    assert first.status == 302, first.text()
+    assert shop_state(slug) is not None
+    page.get_by_role("button", name="立即开店").tap()
+    page.wait_for_url(live_site.url("/console/", shop=slug))
+    expect(page.locator("h1")).to_have_text("欢迎来到再来茶铺")
+    shot("console")
+    state = shop_state(slug)
+    assert state is not None and state["owners"] == [email]
+    assert orm(lambda: shops_of(email)) == 1
+
+    # another merchant who picks the same address is told it is taken, as before
+    other = page.context.new_page()
+    other.goto(live_site.url("/signup/"))
+    fill_signup(other, "再来茶铺", slug, "someone@else.test", STRONG_PASSWORD)
+    other.get_by_role("button", name="立即开店").tap()
+    expect(other.locator("#slug ~ ul.errors, .slug-row + .hint + ul.errors")).to_contain_text("已被占用")
+    other.close()
+
+
+def test_without_javascript_a_double_click_still_opens_one_shop(
+    phone: Page,
+    live_site: LiveSite,
+    live_db: list[str],
+    shot: Callable[..., Path],
+    held: HeldSignup,
+) -> None:
+    """No script to disable the button (Chromium itself sends the form once; other browsers
+    may send it twice, which the server answers with the same shop: test_signup.py). The
+    hand-off page's button logs the owner in without a script too."""
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import PHONE
+
+    slug, email = "nojs-tea", "owner@nojs-tea.test"
+    live_db.append(slug)
+    browser = phone.context.browser
+    assert browser is not None
+    context = browser.new_context(**PHONE, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(live_site.url("/signup/"))
+        fill_signup(page, "无脚本茶铺", slug, email, STRONG_PASSWORD)
+        page.get_by_role("button", name="立即开店").dblclick(no_wait_after=True)
+        assert held.wait_arrived(), "the signup never reached the server"
+        held.release.set()
+        # no script on the hand-off page either: its button logs the owner in
+        expect(page.locator("h1")).to_have_text("欢迎来到无脚本茶铺")
+        expect(page.get_by_text("您的店铺已开通。")).to_be_visible()
+        expect(page.get_by_role("status")).to_be_hidden()  # no "opening…" promise without the script
+        shot("hand-off-without-javascript", page=page)
+        page.get_by_role("button", name="进入我的商家后台").click()
+        page.wait_for_url(live_site.url("/console/", shop=slug))
+        expect(page.locator("h1")).to_have_text("欢迎来到无脚本茶铺")
+        shot("console-without-javascript", page=page)
+    finally:
+        context.close()
+    assert held.count in (1, 2)
+    state = shop_state(slug)
+    assert state is not None and state["owners"] == [email]
