@@ -42,7 +42,7 @@ from bench._common import (  # noqa: E402
 )
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--no-first-run"] + os.environ.get("BENCH_CHROMIUM_EXTRA", "").split()
 PHONE: dict[str, Any] = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 2,
@@ -62,6 +62,7 @@ class Sample:
     total: float  # ms, browser clock: the signup POST leaves -> the console's load event ends
     hops: dict[str, float] = field(default_factory=dict)  # ms the server took for each request kind
     source: str = ""
+    requests: list[str] = field(default_factory=list)  # what the browser asked for, in order
 
 
 @dataclass
@@ -212,14 +213,23 @@ def browser_signup(browser: Any, port: int, slug: str, shots: Path | None) -> Sa
             raise RuntimeError("no signup POST seen")
         started = posts[0].timing["startTime"]
         hops: dict[str, float] = defaultdict(float)
+        lines: list[str] = []
         for request in finished:
             timing = request.timing
             if timing["startTime"] < started:
                 continue
             name = hop_name(request.method, request.url, request.resource_type)
+            waited = -1.0
             if timing["responseStart"] >= 0 and timing["requestStart"] >= 0:
-                hops[name] += timing["responseStart"] - timing["requestStart"]
-        return Sample(total=ended - started, hops=dict(hops))
+                waited = timing["responseStart"] - timing["requestStart"]
+                hops[name] += waited
+            response = request.response() if request.resource_type != "document" else None
+            status = response.status if response is not None else ""
+            lines.append(
+                f"{timing['startTime'] - started:7.0f} ms  {request.method:<4} {request.url.split('?')[0]} "
+                f"{status} ({name}, server {waited:.0f} ms)"
+            )
+        return Sample(total=ended - started, hops=dict(hops), requests=lines)
     finally:
         context.close()
 
@@ -268,6 +278,9 @@ def report(results: Results, server: str, hash_ms: list[float]) -> bool:
             + " ms"
         )
 
+    print("\nthe requests of the last browser signup (start after the submit):")
+    for line in results.browser[-1].requests:
+        print("  " + line)
     names = sorted({n for s in results.browser for n in s.hops}, key=_hop_order)
     hop_rows = []
     for name in names:

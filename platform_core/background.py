@@ -5,8 +5,11 @@ one (the demo), a task published with ``platform_core.tasks.publish_in_backgroun
 still never run inside the request that asked for it: the web process (``platform_core.wsgi``,
 so ``runserver`` and gunicorn alike) starts one daemon thread, this module's worker, which
 runs such tasks after the response, one at a time, each in the schema it was published
-from, plus the beat entries named in ``settings.EMBEDDED_BEAT`` on their schedule. A
-failing task is logged and never reaches the request that published it.
+from, plus the beat entries named in ``settings.EMBEDDED_BEAT`` on their schedule. It runs
+them when the process has served no request for a moment (``quiet`` seconds; at the latest
+``max_wait`` seconds after they were due), so that, on the demo's two cores, a refill's DDL
+does not slow down the new merchant's next requests (hand-off, console). A failing task is
+logged and never reaches the request that published it.
 
 Only a process that starts the worker has one: tests and management commands do not, and
 there a background task is not run at all (tests fill the pool explicitly)."""
@@ -49,8 +52,18 @@ class BackgroundWorker:
     request while the first is still waiting is absorbed by it (a refill fills what is
     missing whenever it runs)."""
 
-    def __init__(self, periodic: Sequence[tuple[str, float]] = (), first_periodic_after: float = 5.0) -> None:
+    def __init__(
+        self,
+        periodic: Sequence[tuple[str, float]] = (),
+        first_periodic_after: float = 5.0,
+        quiet: float = 0.0,
+        max_wait: float = 30.0,
+    ) -> None:
         now = time.monotonic()
+        self.quiet = quiet
+        self.max_wait = max_wait
+        self._requests = 0  # requests in flight in this process
+        self._last_request = 0.0  # when the last one finished (time.monotonic())
         self._periodic = [_Periodic(name, every, now + first_periodic_after) for name, every in periodic]
         self._pending: dict[tuple[str, str, str], _Job] = {}
         self._lock = threading.Lock()
@@ -61,6 +74,32 @@ class BackgroundWorker:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self.runs = 0  # tasks run so far (periodic included)
+
+    # --- requests of this process (django's request_started / request_finished) ---
+    def request_started(self, **kwargs: Any) -> None:
+        with self._lock:
+            self._requests += 1
+
+    def request_finished(self, **kwargs: Any) -> None:
+        with self._lock:
+            self._requests = max(0, self._requests - 1)
+            self._last_request = time.monotonic()
+        if self._pending:
+            self._wake.set()
+
+    def watch_requests(self) -> None:
+        from django.core.signals import request_finished, request_started
+
+        request_started.connect(self.request_started, dispatch_uid=f"background-{id(self)}-started", weak=False)
+        request_finished.connect(self.request_finished, dispatch_uid=f"background-{id(self)}-finished", weak=False)
+
+    def _quiet_for(self, now: float) -> float:
+        """Seconds until the process has been without requests for ``quiet`` (0: now)."""
+        if self.quiet <= 0:
+            return 0.0
+        if self._requests:
+            return self.quiet
+        return max(0.0, self._last_request + self.quiet - now)
 
     # --- the publishing side (request threads) ---
     def submit(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], schema: str, delay: float = 0) -> None:
@@ -116,8 +155,9 @@ class BackgroundWorker:
                     if task is not None:
                         self._pending.setdefault((task.name, "public", "periodic"), _Job(task, (), {}, "public", now))
                         self._idle.clear()
+            wait = self._quiet_for(now)
             for key, job in sorted(self._pending.items(), key=lambda item: item[1].not_before):
-                if job.not_before <= now:
+                if job.not_before <= now and (wait <= 0 or now - job.not_before >= self.max_wait):
                     del self._pending[key]
                     return job
             if not self._pending:
@@ -127,7 +167,8 @@ class BackgroundWorker:
     def _sleep_for(self) -> float:
         now = time.monotonic()
         with self._lock:
-            times = [job.not_before for job in self._pending.values()] + [p.due for p in self._periodic]
+            times = [max(job.not_before, now + self._quiet_for(now)) for job in self._pending.values()]
+            times += [p.due for p in self._periodic]
         return max(0.01, min(times) - now) if times else 3600.0
 
     def _execute(self, job: _Job) -> None:
@@ -171,9 +212,10 @@ def start_embedded_worker() -> BackgroundWorker | None:
     if not app.conf.task_always_eager:
         return None  # Celery workers and beat do this work
     if _worker is None:
-        schedule = settings.CELERY_BEAT_SCHEDULE
-        periodic = [(schedule[key]["task"], float(schedule[key]["schedule"])) for key in settings.EMBEDDED_BEAT]
-        _worker = BackgroundWorker(periodic)
+        schedule: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
+        periodic = [(str(schedule[key]["task"]), float(schedule[key]["schedule"])) for key in settings.EMBEDDED_BEAT]
+        _worker = BackgroundWorker(periodic, quiet=0.5)
+        _worker.watch_requests()
     _worker.ensure_running()
     return _worker
 

@@ -41,7 +41,10 @@ def publish_in_background(task: Task, *args: Any, countdown: float = 0, **kwargs
                     return
                 background.submit(task, args, kwargs, schema=schema, delay=countdown)
             else:
-                task.apply_async(args=args, kwargs=kwargs, countdown=countdown or None)
+                if countdown:
+                    task.apply_async(args=args, kwargs=kwargs, countdown=countdown)
+                else:
+                    task.apply_async(args=args, kwargs=kwargs)
         except Exception:  # noqa: BLE001 - the caller's work is done and committed: never fail it
             log.exception("could not publish %s; it runs on its next schedule", task.name)
 

@@ -32,7 +32,7 @@ HANDOFF_MAX_AGE = 300
 DUPLICATE_SCHEMA = "42P06"  # a concurrent signup created the same shop schema first
 # The pool is topped up after the signup, never inside it, and a moment later, so the
 # refill's DDL does not compete with the new merchant's first requests (hand-off, console).
-POOL_REFILL_DELAY = 2.0
+POOL_REFILL_DELAY = 1.0
 
 
 @dataclass
@@ -144,6 +144,16 @@ def _clashing_field(exc: Exception) -> str | None:
 
 
 # --- handing the new owner over to their shop's host ---------------------------------
+def platform_origins() -> set[str]:
+    """The origins (scheme://host[:port]) of the platform's own pages: the platform domain
+    and PLATFORM_EXTRA_HOSTS, with the configured scheme and port."""
+    port = settings.PLATFORM_URL_PORT
+    default = {"http": "80", "https": "443"}.get(settings.PLATFORM_URL_SCHEME)
+    suffix = f":{port}" if port and port != default else ""
+    hosts = [settings.PLATFORM_DOMAIN, *settings.PLATFORM_EXTRA_HOSTS]
+    return {f"{settings.PLATFORM_URL_SCHEME}://{h.strip().lower()}{suffix}" for h in hosts if h.strip()}
+
+
 def handoff_token(tenant: Tenant, user: Any) -> str:
     """A short-lived, single-use login link from the platform host to the shop host.
 
@@ -152,24 +162,31 @@ def handoff_token(tenant: Tenant, user: Any) -> str:
     return signing.dumps({"s": tenant.schema_name, "u": user.pk, "l": last}, salt=HANDOFF_SALT, compress=True)
 
 
-def handoff_user(tenant: Tenant, token: str) -> Any | None:
-    """Redeem the token: the user it logs in on ``tenant``'s host, or None (expired, used,
-    forged, or minted for another shop). Call in the shop's schema. Redeeming moves the
-    user's last login with a conditional update, so of two concurrent uses only one wins."""
+def handoff_peek(tenant: Tenant, token: str) -> Any | None:
+    """The user a still valid token would log in on ``tenant``'s host, without using it
+    (None: expired, used, forged, or minted for another shop). Call in the shop's schema."""
     try:
         data = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_MAX_AGE)
     except signing.BadSignature:
         return None
     if data.get("s") != tenant.schema_name:
         return None
-    users = get_user_model().objects.filter(pk=data.get("u"), is_active=True, is_staff=True)
-    user = users.first()
+    user = get_user_model().objects.filter(pk=data.get("u"), is_active=True, is_staff=True).first()
     if user is None:
         return None
     last = user.last_login.isoformat() if user.last_login else ""
-    if last != data.get("l"):
+    return user if last == data.get("l") else None
+
+
+def handoff_user(tenant: Tenant, token: str) -> Any | None:
+    """Redeem the token: the user it logs in on ``tenant``'s host, or None (expired, used,
+    forged, or minted for another shop). Call in the shop's schema. Redeeming moves the
+    user's last login with a conditional update, so of two concurrent uses only one wins."""
+    user = handoff_peek(tenant, token)
+    if user is None:
         return None
     now = timezone.now()
+    users = get_user_model().objects.filter(pk=user.pk, is_active=True, is_staff=True)
     claimed = users.filter(last_login=user.last_login).update(last_login=now)
     if claimed != 1:
         return None

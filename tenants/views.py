@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.middleware.csrf import get_token
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.decorators import method_decorator
@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -26,7 +27,16 @@ from platform_core.features import TIER_CHOICES
 from platform_core.ratelimit import rate_limit
 from platform_core.scoping import ShopScopedMixin
 from tenants.schemas import TemplateOutdated
-from tenants.services import SignupResult, handoff_token, handoff_user, shop_signup, shop_url, signup_repeated
+from tenants.services import (
+    SignupResult,
+    handoff_peek,
+    handoff_token,
+    handoff_user,
+    platform_origins,
+    shop_signup,
+    shop_url,
+    signup_repeated,
+)
 from tenants.validation import clean_signup
 
 UPGRADING_MESSAGE = gettext_lazy(
@@ -105,7 +115,22 @@ class SignupPage(View):
                 {"data": data, "errors": errors, "tiers": TIER_CHOICES},
                 status=503 if _is_upgrading(errors) else 400,
             )
-        return HttpResponseRedirect(_result_payload(result)["login_url"])
+        # Straight on to the console: a form posting the one-time token to the shop's host,
+        # submitted at once by a script (or by a tap); no page on the shop's host before it.
+        tenant = result.tenant
+        response = _handoff_page(
+            request,
+            {
+                "shop": tenant,
+                "token": handoff_token(tenant, result.owner),
+                "action": shop_url(tenant, "/console/handoff/"),
+                "auto": True,
+            },
+        )
+        # The post must carry this page's origin (Django's default policy, same-origin,
+        # would send "Origin: null" with a cross-origin post).
+        response["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        return response
 
 
 def _is_upgrading(errors: dict[str, list[dict[str, str]]]) -> bool:
@@ -158,38 +183,72 @@ class SignupAPI(APIView):
         return Response(_result_payload(result), status=status.HTTP_201_CREATED)
 
 
+def _handoff_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    # No context processors (the console's billing banner is for the console itself).
+    context = {"LANGUAGE_CODE": get_language(), "next": "", **context}
+    response = HttpResponse(render_to_string("shop/console/handoff.html", context), status=status)
+    response["Cache-Control"] = "no-store"  # it carries a one-time login token
+    return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # checked in post(): the platform's origin, or this host's token
 class HandoffView(ShopScopedMixin, View):
     """Shop host: exchange the one-time signup token for a console session.
 
-    GET shows a form that posts the token (submitted at once by a script, or by a tap), so
-    a link alone cannot log a visitor in to somebody else's shop: the POST needs this
-    host's CSRF token."""
+    The signup page's answer posts the token here straight from the platform's origin (the
+    browser's ``Origin`` header says so: no other site can make that post). A login link
+    opened on its own (the API's ``login_url``) shows a form naming the shop and the owner,
+    posted with this host's CSRF token by the visitor's tap: a link someone else sends never
+    logs anybody in by itself (no login CSRF)."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        # A page shown for a blink, the new shop's first: no context processors (the
-        # console's billing banner is for the console itself), no stylesheet.
-        context = {
-            "token": request.GET.get("token", ""),
-            "next": request.GET.get("next", ""),
-            "shop": request.tenant,  # type: ignore[attr-defined]
-            "csrf_token": get_token(request),
-            "LANGUAGE_CODE": get_language(),
-        }
-        response = HttpResponse(render_to_string("shop/console/handoff.html", context))
-        response["Cache-Control"] = "no-store"
-        return response
+        if _staff_here(request):
+            return HttpResponseRedirect(self._target(request, request.GET.get("next", "")))
+        token = request.GET.get("token", "")
+        user = handoff_peek(request.tenant, token)  # type: ignore[attr-defined]
+        if user is None:
+            return self._invalid(request)
+        return _handoff_page(
+            request,
+            {
+                "shop": request.tenant,  # type: ignore[attr-defined]
+                "token": token,
+                "next": request.GET.get("next", ""),
+                "owner_email": user.email,
+                "csrf_token": get_token(request),
+            },
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        if request.headers.get("Origin") not in platform_origins():
+            rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, self.post, (), {})
+            if rejected is not None:
+                return rejected
+        target = self._target(request, request.POST.get("next", ""))
         user = handoff_user(request.tenant, request.POST.get("token", ""))  # type: ignore[attr-defined]
         if user is None:
-            return render(
-                request,
-                "shop/console/handoff_invalid.html",
-                {"message": _("This login link has expired or was already used. Log in with your email and password.")},
-                status=400,
-            )
+            if _staff_here(request):  # a used link, e.g. the back button: they are logged in already
+                return HttpResponseRedirect(target)
+            return self._invalid(request)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        target = request.POST.get("next") or "/console/"
-        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-            target = "/console/"
         return HttpResponseRedirect(target)
+
+    @staticmethod
+    def _target(request: HttpRequest, target: str) -> str:
+        if not target or not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            return "/console/"
+        return target
+
+    @staticmethod
+    def _invalid(request: HttpRequest) -> HttpResponse:
+        return render(
+            request,
+            "shop/console/handoff_invalid.html",
+            {"message": _("This login link has expired or was already used. Log in with your email and password.")},
+            status=400,
+        )
+
+
+def _staff_here(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_authenticated and user.is_staff)  # type: ignore[union-attr]

@@ -94,12 +94,29 @@ def test_stale_pooled_schema_is_not_handed_out_but_upgraded_by_the_refill() -> N
 
 
 def redeem(client: Any, login_url: str) -> Any:
-    """What the browser does with the login link: open it, then post its form."""
+    """What the browser does with the login link: open it, then post its form (a link that
+    is no longer valid answers 400 at once)."""
     path = login_url.split("localhost:8000", 1)[1]
     page = client.get(path)
+    if page.status_code == 400:
+        return page
     assert page.status_code == 200 and 'name="token"' in page.content.decode()
     token = path.split("token=", 1)[1]
     return client.post("/console/handoff/", {"token": token})
+
+
+PLATFORM_ORIGIN = "http://localhost:8000"
+
+
+def web_signup(client: Any, **overrides: str) -> tuple[Any, str, str]:
+    """The signup page's form, posted: (answer, the form's action, the token it carries)."""
+    form = {"name": "Tea", "slug": "web-tea", "email": "x@tea.test", "password": PASSWORD, "tier": "standard"}
+    form.update(overrides)
+    answer = client.post("/signup/", form)
+    html = answer.content.decode()
+    action = html.split('action="', 1)[1].split('"', 1)[0] if 'action="' in html else ""
+    token = html.split('name="token" value="', 1)[1].split('"', 1)[0] if 'name="token"' in html else ""
+    return answer, action, token
 
 
 def test_login_link_logs_the_owner_in_once_and_only_on_their_shop(beta: Any) -> None:
@@ -258,15 +275,54 @@ def test_web_signup_page_shows_field_errors_then_opens_the_console() -> None:
     assert "reserved" in bad.content.decode() or "保留" in bad.content.decode()
     assert 'value="x@tea.test"' in bad.content.decode()  # what the merchant typed is kept
     assert PASSWORD not in bad.content.decode()  # but never the password
-    ok = client.post(
-        "/signup/", {"name": "Tea", "slug": "web-tea", "email": "x@tea.test", "password": PASSWORD, "tier": "standard"}
-    )
-    assert ok.status_code == 302
-    assert ok["Location"].startswith("http://web-tea.localhost:8000/console/handoff/?token=")
+    ok, action, token = web_signup(client)
+    # the answer is a form that posts the one-time token to the shop's host at once
+    assert ok.status_code == 200 and ok["Cache-Control"] == "no-store"
+    assert action == "http://web-tea.localhost:8000/console/handoff/" and token
+    assert "document.getElementById(\"handoff\").submit()" in ok.content.decode()
+    assert ok["Referrer-Policy"] == "strict-origin-when-cross-origin"  # so the post carries the Origin
+    tenant = Tenant.objects.get(slug="web-tea")
+    console = shop_client(tenant, enforce_csrf_checks=True)
+    opened = console.post("/console/handoff/", {"token": token}, HTTP_ORIGIN=PLATFORM_ORIGIN)
+    assert opened.status_code == 302 and opened["Location"] == "/console/"
+    assert console.get("/console/").status_code == 200
+
+
+@pytest.mark.parametrize("origin", ["http://evil.test", "null", "http://beta.localhost:8000", None])
+def test_the_token_posted_from_another_origin_logs_nobody_in(origin: str | None) -> None:
+    """Login CSRF: only the platform's own signup answer may post a token without this
+    host's CSRF token; a page elsewhere posting a shop's token gets a 403."""
+    _ok, _action, token = web_signup(platform_client())
+    tenant = Tenant.objects.get(slug="web-tea")
+    victim = shop_client(tenant, enforce_csrf_checks=True)
+    headers = {"HTTP_ORIGIN": origin} if origin else {}
+    assert victim.post("/console/handoff/", {"token": token}, **headers).status_code == 403
+    assert victim.get("/console/").status_code == 302  # not logged in
+    # and the token was not used up
+    assert shop_client(tenant).post("/console/handoff/", {"token": token}).status_code == 302
+
+
+def test_a_login_link_opened_on_its_own_asks_first_and_names_the_shop_and_the_owner() -> None:
+    body = signup().json()
+    tenant = Tenant.objects.get(slug="tea-house")
+    page = shop_client(tenant).get(body["login_url"].split("localhost:8000", 1)[1])
+    html = page.content.decode()
+    assert page.status_code == 200 and "owner@tea.test" in html and "茶馆 Tea House" in html
+    assert ".submit()" not in html  # never submitted by a script: the visitor decides
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+def test_a_used_link_takes_the_logged_in_owner_to_the_console() -> None:
+    """E.g. the back button from the console to the signup's answer, which posts again."""
+    _ok, _action, token = web_signup(platform_client())
     tenant = Tenant.objects.get(slug="web-tea")
     console = shop_client(tenant)
-    redeem(console, ok["Location"])
-    assert console.get("/console/").status_code == 200
+    assert console.post("/console/handoff/", {"token": token}, HTTP_ORIGIN=PLATFORM_ORIGIN).status_code == 302
+    again = console.post("/console/handoff/", {"token": token}, HTTP_ORIGIN=PLATFORM_ORIGIN)
+    assert again.status_code == 302 and again["Location"] == "/console/"
+    assert console.get(f"/console/handoff/?token={token}")["Location"] == "/console/"
+    # a stranger with the used link gets the expired-link page
+    assert shop_client(tenant).post("/console/handoff/", {"token": token}).status_code == 400
 
 
 @override_settings(SIGNUP_RATE_LIMIT="2/h")
@@ -301,7 +357,7 @@ def test_rate_limit_uses_the_address_the_trusted_proxy_saw() -> None:
 
 
 # --- the same signup submitted twice -------------------------------------------------------
-def test_the_same_signup_sent_again_answers_with_the_same_shop_and_a_new_login_link() -> None:
+def test_the_same_signup_sent_again_answers_with_the_same_shop_and_a_login_link() -> None:
     first = signup()
     assert first.status_code == 201
     again = signup()  # e.g. a client retrying after a timeout
@@ -309,7 +365,6 @@ def test_the_same_signup_sent_again_answers_with_the_same_shop_and_a_new_login_l
     body = again.json()
     assert body["provisioned_from"] == "repeat"
     assert body["shop"]["slug"] == "tea-house"
-    assert body["login_url"] != first.json()["login_url"]  # a fresh one-time link
     assert Tenant.objects.filter(slug="tea-house").count() == 1
     tenant = Tenant.objects.get(slug="tea-house")
     with schema_context(tenant.schema_name):
@@ -364,11 +419,13 @@ def test_a_second_submission_racing_the_first_lands_in_the_same_shop(monkeypatch
     monkeypatch.setattr(services, "make_password", hash_then_let_the_other_submission_win)
     response = platform_client().post("/signup/", form)
     assert competitor and competitor[0].tenant.slug == "race-tea"
-    assert response.status_code == 302, response.content.decode()[-2000:]
-    assert response["Location"].startswith("http://race-tea.localhost:8000/console/handoff/?token=")
+    assert response.status_code == 200, response.content.decode()[-2000:]
+    html = response.content.decode()
+    assert 'action="http://race-tea.localhost:8000/console/handoff/"' in html
     assert Tenant.objects.filter(slug="race-tea").count() == 1
+    token = html.split('name="token" value="', 1)[1].split('"', 1)[0]
     console = shop_client(competitor[0].tenant)
-    redeem(console, response["Location"])
+    assert console.post("/console/handoff/", {"token": token}, HTTP_ORIGIN=PLATFORM_ORIGIN).status_code == 302
     assert console.get("/console/").status_code == 200
 
 

@@ -212,3 +212,29 @@ def test_the_web_process_starts_the_worker_only_without_a_broker(monkeypatch: py
     finally:
         app.conf.task_always_eager = True
         use_worker(previous)
+
+
+def test_the_worker_waits_for_the_requests_in_flight_but_not_forever(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the demo's two cores the refill's DDL must not slow the new merchant's next
+    requests: it runs once the process has been quiet for a moment, or after max_wait."""
+    runs: list[str] = []
+    monkeypatch.setattr(tasks, "refill_pool", lambda: runs.append("ran"))
+    worker = BackgroundWorker(quiet=0.2, max_wait=30)
+    try:
+        worker.request_started()  # the merchant's hand-off request is being served
+        worker.submit(tasks.refill_schema_pool, (), {}, schema="public")
+        assert not worker.wait_idle(1.0)  # five times the quiet period: still waiting
+        assert runs == []
+        worker.request_finished()
+        assert worker.wait_idle(10)
+        assert runs == ["ran"]
+    finally:
+        worker.stop()
+    patient = BackgroundWorker(quiet=0.2, max_wait=0.5)
+    try:
+        patient.request_started()  # a request that never ends (a long download, a stuck client)
+        patient.submit(tasks.refill_schema_pool, (), {}, schema="public")
+        assert patient.wait_idle(10)
+        assert runs == ["ran", "ran"]
+    finally:
+        patient.stop()
