@@ -42,7 +42,13 @@ from bench._common import (  # noqa: E402
 )
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--no-first-run"] + os.environ.get("BENCH_CHROMIUM_EXTRA", "").split()
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+] + os.environ.get("BENCH_CHROMIUM_EXTRA", "").split()
 PHONE: dict[str, Any] = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 2,
@@ -310,6 +316,28 @@ def _hop_order(name: str) -> tuple[int, str]:
     return (order.index(name) if name in order else len(order), name)
 
 
+def wait_for_pool(database_url: str, size: int, timeout: float = 60.0) -> float:
+    """Seconds until the warm pool is back to ``size`` ready schemas (the server's refill,
+    after the previous signup), so each signup starts as a merchant arriving a little later
+    would find it; -1 if it never is."""
+    import psycopg2  # not Django's connection: Playwright's loop runs in this thread
+
+    started = time.perf_counter()
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    try:
+        while time.perf_counter() - started < timeout:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM tenants_pooledschema")
+                row = cursor.fetchone()
+                if row is not None and row[0] >= size:
+                    return time.perf_counter() - started
+            time.sleep(0.05)
+    finally:
+        conn.close()
+    return -1.0
+
+
 def hash_times(samples: int) -> list[float]:
     """The project's password hasher (as the server is configured), timed in this process."""
     from django.contrib.auth.hashers import make_password
@@ -327,7 +355,9 @@ def main() -> None:
     parser.add_argument("--shops", type=int, default=20, help="timed signups each way (default 20)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed signups each way first (default 2)")
     parser.add_argument("--server", choices=["runserver", "gunicorn"], default="runserver")
-    parser.add_argument("--pause", type=float, default=1.0, help="seconds between signups (default 1)")
+    parser.add_argument(
+        "--pause", type=float, default=1.0, help="seconds between signups, once the pool is full again (default 1)"
+    )
     parser.add_argument("--shots", type=Path, default=None, help="save a screenshot of each console here")
     parser.add_argument("--db-name", default="fenxiao_bench_signup_browser", help="throwaway database (dropped)")
     args = parser.parse_args()
@@ -358,6 +388,7 @@ def main() -> None:
         log = Path(tmp) / "server.log"
         server = start_server(args.server, url, port, log)
         results = Results()
+        refills: list[float] = []
         try:
             wait_ready(server, port, log)
             progress(f"{args.server} on 127.0.0.1:{port}, pool of {POOL_SIZE}; Chromium signs up ...")
@@ -367,8 +398,10 @@ def main() -> None:
                     for i in range(args.warmup + args.shops):
                         warm = i < args.warmup
                         b = browser_signup(browser, port, f"web-{i:03d}", args.shots)
+                        refills.append(wait_for_pool(url, POOL_SIZE))
                         time.sleep(args.pause)
                         a = api_signup(port, f"api-{i:03d}")
+                        refills.append(wait_for_pool(url, POOL_SIZE))
                         time.sleep(args.pause)
                         if warm:
                             results.warmup_browser.append(b.total)
@@ -388,6 +421,16 @@ def main() -> None:
             if "Traceback" in errors:
                 print("\nserver log:\n" + errors[-4000:], file=sys.stderr)
         report(results, args.server, hashes)
+        done = [r for r in refills if r >= 0]
+        print(
+            f"\nafter each signup the pool was full again in {median(done) * 1000:.0f} ms (median; max "
+            f"{max(done) * 1000:.0f} ms); the next signup waited for that, then --pause"
+            + (
+                f"; {len(refills) - len(done)} times it was not refilled within 60 s"
+                if len(done) < len(refills)
+                else ""
+            )
+        )
         print(f"\nmedian of the password hash alone, in this process: {statistics.median(hashes):.0f} ms")
         print(f"{load_note()}; finished {time.strftime('%Y-%m-%d %H:%M:%S')}, {total():.0f}s in all")
 
