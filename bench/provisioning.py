@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import benchapp  # noqa: E402
 from bench._common import Stopwatch, median, p95, progress, table, throwaway_django  # noqa: E402
 
-PASSWORD = "bench-Password-4711"  # hashed with the project's hasher (PBKDF2) when timed
+PASSWORD = "bench-Password-4711"  # hashed with the project's hasher (Argon2id) when timed
 TARGET_POOL_MS = 50.0
 TARGET_COLD_MS = 300.0
 TARGET_RATIO = 20.0
@@ -199,8 +199,8 @@ def report(levels: list[list[Series]]) -> None:
     print(
         "\ntxn   = provisioning only: schema + shop row + domain + owner row (for ours, SignupResult.seconds:"
         "\n        the signup transaction; for the peers the same work after the password is hashed)."
-        "\nwhole = the whole call, including the owner's password hash (PBKDF2, the project's hasher) that every"
-        "\n        path pays once; ours also runs the after-commit pool refill (pool size 0 here: a no-op)."
+        "\nwhole = the whole call, including the owner's password hash (Argon2id, the project's hasher) that"
+        "\n        every path pays once (the pool refill runs after a signup, never inside it)."
         "\nshops = shops present when the series started (each series adds samples + 1 shops)."
     )
     last = levels[-1]

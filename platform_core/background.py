@@ -188,6 +188,7 @@ class BackgroundWorker:
 def _task_named(name: str) -> Task | None:
     from platform_core.celery import app
 
+    app.loader.import_default_modules()  # the apps' tasks modules (autodiscovery), once
     task = app.tasks.get(name)
     if task is None:
         log.error("embedded beat: no task named %s", name)

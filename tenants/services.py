@@ -58,7 +58,7 @@ def shop_signup(*, name: str, slug: str, email: str, password: str, tier: str, l
     """Create a live shop with its owner. Input must be validated (tenants.validation);
     races on slug or email still end as a field error, never a half-made shop."""
     schema = schema_for_slug(slug)
-    # Hash first (deliberately slow, ~0.2 s) so the transaction holding the pool row is short.
+    # Hash first (deliberately slow, ~60 ms) so the transaction holding the pool row is short.
     password_hash = make_password(password)
     started = time.perf_counter()
     try:
