@@ -279,7 +279,7 @@ def test_web_signup_page_shows_field_errors_then_opens_the_console() -> None:
     # the answer is a form that posts the one-time token to the shop's host at once
     assert ok.status_code == 200 and ok["Cache-Control"] == "no-store"
     assert action == "http://web-tea.localhost:8000/console/handoff/" and token
-    assert "document.getElementById(\"handoff\").submit()" in ok.content.decode()
+    assert 'document.getElementById("handoff").submit()' in ok.content.decode()
     assert ok["Referrer-Policy"] == "strict-origin-when-cross-origin"  # so the post carries the Origin
     tenant = Tenant.objects.get(slug="web-tea")
     console = shop_client(tenant, enforce_csrf_checks=True)
