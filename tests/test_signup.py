@@ -295,7 +295,7 @@ def test_the_token_posted_from_another_origin_logs_nobody_in(origin: str | None)
     _ok, _action, token = web_signup(platform_client())
     tenant = Tenant.objects.get(slug="web-tea")
     victim = shop_client(tenant, enforce_csrf_checks=True)
-    headers = {"HTTP_ORIGIN": origin} if origin else {}
+    headers: dict[str, Any] = {"HTTP_ORIGIN": origin} if origin else {}
     assert victim.post("/console/handoff/", {"token": token}, **headers).status_code == 403
     assert victim.get("/console/").status_code == 302  # not logged in
     # and the token was not used up

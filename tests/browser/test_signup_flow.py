@@ -278,7 +278,7 @@ def test_the_same_form_sent_again_opens_the_same_shop_without_an_error(
     page = phone
     page.goto(live_site.url("/signup/"))
     fill_signup(page, "再来茶铺", slug, email, STRONG_PASSWORD)
-    form = {
+    form: dict[str, str | float | bool] = {
         "csrfmiddlewaretoken": page.locator("#signup input[name=csrfmiddlewaretoken]").input_value(),
         "name": "再来茶铺",
         "slug": slug,
