@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check serve migrate seed worker beat venv clean-db
+.PHONY: demo test lint typecheck check serve migrate seed worker beat venv clean-db helm-check
 
 # (re)create the virtualenv when the requirements change
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/test.txt
@@ -16,10 +16,17 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/test.txt
 venv: $(STAMP)
 
 ## make demo: install, start the embedded PostgreSQL (unless DATABASE_URL is set), migrate,
-## fill the schema pool, seed an operator and two shops, and serve on :8000
+## fill the schema pool, seed an operator and two shops, and serve on :8000 with gunicorn:
+## one process, DEMO_THREADS (16) threads, so at most 16 database connections for any number
+## of visitors (scripts/gunicorn_demo.py; bench/demo_load.py)
 demo: $(STAMP)
 	$(PY) manage.py migrate_all
 	$(PY) manage.py seed_demo
+	$(VENV)/bin/gunicorn -c scripts/gunicorn_demo.py platform_core.wsgi:application
+
+## make serve: Django's development server with autoreload, for working on the code (a thread
+## and a database connection per browser connection: not for load)
+serve: $(STAMP)
 	$(PY) manage.py runserver 0.0.0.0:8000
 
 ## make test: lint, types, Django checks, migrations check, then the test suite
@@ -43,6 +50,13 @@ worker: $(STAMP)
 
 beat: $(STAMP)
 	$(VENV)/bin/celery -A platform_core beat -l info
+
+## make helm-check: render the Helm chart with Helm itself (helm-python-sdk, ~270 MB, in its own
+## .venv-helm) and compare its PostgreSQL connection budget with scripts/helm_budget.py; helm lint
+helm-check:
+	@test -x .venv-helm/bin/python || $(PYTHON) -m venv .venv-helm || python3 -m venv .venv-helm
+	.venv-helm/bin/python -m pip install --quiet -r requirements/helm.txt
+	.venv-helm/bin/python scripts/helm_check.py
 
 ## stop the embedded PostgreSQL and delete its data (the next `make demo` starts afresh)
 clean-db:

@@ -80,7 +80,7 @@ app.kubernetes.io/part-of: fenxiao
   "LOG_LEVEL" $c.logLevel
   "LANGUAGE_CODE" $c.languageCode
   "TIME_ZONE" $c.timeZone
-  "DB_CONN_MAX_AGE" $c.dbConnMaxAge
+  "DB_CONN_MAX_AGE" (ternary .Values.database.pgbouncer.appConnMaxAge $c.dbConnMaxAge (eq (toString .Values.database.pgbouncer.enabled) "true"))
   "SESSION_COOKIE_SECURE" $c.sessionCookieSecure
   "AWS_STORAGE_BUCKET_NAME" $c.s3.bucket
   "AWS_S3_REGION_NAME" $c.s3.region
@@ -122,6 +122,7 @@ app.kubernetes.io/part-of: fenxiao
   "STRIPE_SECRET_KEY" $s.stripeSecretKey
   "STRIPE_PUBLISHABLE_KEY" $s.stripePublishableKey
   "STRIPE_WEBHOOK_SECRET" $s.stripeWebhookSecret
+  "PGBOUNCER_UPSTREAM_URL" $s.pgbouncerUpstreamUrl
 -}}
 {{- range $key, $value := $optional }}
 {{- if $value }}
@@ -233,4 +234,77 @@ securityContext:
 - name: media
   mountPath: /app/media
 {{- end }}
+{{- end }}
+
+{{/* PostgreSQL connection budget ------------------------------------------------------
+     Every process that talks to the database holds at most one connection per thread
+     (Django keeps one per thread, for DB_CONN_MAX_AGE seconds). At their peak:
+       web       pods × gunicorn workers × threads; pods = the HPA's maxReplicas when
+                 autoscaling, else replicaCount, plus the rolling update's maxSurge
+       worker    pods × concurrency (one per prefork child); pods + the rolling surge (25 %)
+       beat      1
+       migrate   config.migrateWorkers + 1 (the hook Job; old pods keep serving meanwhile)
+     Directly on PostgreSQL the sum must fit max_connections − reserved. Through the
+     chart's PgBouncer (session mode) the app's connections are its clients (they must fit
+     pgbouncer.maxClientConn per replica) and PgBouncer's pools are what PostgreSQL sees.
+     tests/test_helm_budget.py computes the same in Python; `make helm-check` renders the
+     chart with Helm itself and compares. Returns YAML (fromYaml). */}}
+{{- define "fenxiao.surge" -}}
+{{- $pods := int .pods -}}
+{{- $surge := toString (default "25%" .surge) -}}
+{{- if hasSuffix "%" $surge -}}
+{{- div (add (mul $pods (trimSuffix "%" $surge | int)) 99) 100 -}}
+{{- else -}}
+{{- $surge | int -}}
+{{- end -}}
+{{- end }}
+
+{{- define "fenxiao.dbConnections" -}}
+{{- $v := .Values -}}
+{{- $web := $v.web -}}
+{{- $webPods := ternary (int $web.autoscaling.maxReplicas) (int $web.replicaCount) (eq (toString $web.autoscaling.enabled) "true") -}}
+{{- $webSurge := 0 -}}
+{{- if eq (toString (dig "type" "RollingUpdate" ($web.strategy | default dict))) "RollingUpdate" -}}
+{{- $webSurge = include "fenxiao.surge" (dict "pods" $webPods "surge" (dig "rollingUpdate" "maxSurge" "25%" ($web.strategy | default dict))) | int -}}
+{{- end -}}
+{{- $webConns := mul (add $webPods $webSurge) (int $web.gunicorn.workers) (int $web.gunicorn.threads) -}}
+{{- $workerPods := int $v.worker.replicaCount -}}
+{{- $workerSurge := include "fenxiao.surge" (dict "pods" $workerPods "surge" "25%") | int -}}
+{{- $workerConns := mul (add $workerPods $workerSurge) (int $v.worker.concurrency) -}}
+{{- $beatConns := ternary 1 0 (eq (toString $v.beat.enabled) "true") -}}
+{{- $migrateConns := ternary (add (int $v.config.migrateWorkers) 1) 0 (eq (toString $v.migrations.enabled) "true") -}}
+{{- $clients := add $webConns $workerConns $beatConns $migrateConns -}}
+{{- $db := $v.database -}}
+{{- $available := sub (int $db.maxConnections) (int $db.reservedConnections) -}}
+{{- $pgb := $db.pgbouncer -}}
+{{- $server := $clients -}}
+{{- $clientLimit := 0 -}}
+{{- if eq (toString $pgb.enabled) "true" -}}
+{{- $server = mul (int $pgb.replicaCount) (int $pgb.poolSize) -}}
+{{- $clientLimit = mul (int $pgb.replicaCount) (int $pgb.maxClientConn) -}}
+{{- end -}}
+web: {{ $webConns }}
+worker: {{ $workerConns }}
+beat: {{ $beatConns }}
+migrate: {{ $migrateConns }}
+clients: {{ $clients }}
+server: {{ $server }}
+available: {{ $available }}
+pgbouncer: {{ eq (toString $pgb.enabled) "true" }}
+clientLimit: {{ $clientLimit }}
+{{- end }}
+
+{{/* Fails the rendering (helm install/upgrade/template/lint) when the release could open
+     more connections than the server allows. Included by configmap.yaml. */}}
+{{- define "fenxiao.checkConnectionBudget" -}}
+{{- $b := include "fenxiao.dbConnections" . | fromYaml -}}
+{{- if gt (int $b.server) (int $b.available) -}}
+{{- fail (printf "PostgreSQL connection budget exceeded: this release can open %d connections (web %d + worker %d + beat %d + migrate %d%s) but database.maxConnections %d − database.reservedConnections %d leaves %d. Lower web replicas/workers/threads, worker concurrency or config.migrateWorkers, raise max_connections, or use database.pgbouncer (session mode). See helm/README.md, Connection budget." (int $b.server) (int $b.web) (int $b.worker) (int $b.beat) (int $b.migrate) (ternary ", through PgBouncer pools" "" $b.pgbouncer) (int .Values.database.maxConnections) (int .Values.database.reservedConnections) (int $b.available)) -}}
+{{- end -}}
+{{- if and $b.pgbouncer (gt (int $b.clients) (int $b.clientLimit)) -}}
+{{- fail (printf "PgBouncer client budget exceeded: the app can open %d connections but database.pgbouncer allows %d (replicaCount × maxClientConn)." (int $b.clients) (int $b.clientLimit)) -}}
+{{- end -}}
+{{- if and $b.pgbouncer (ne (toString .Values.database.pgbouncer.poolMode) "session") -}}
+{{- fail "database.pgbouncer.poolMode must be \"session\": transaction and statement pooling hand a connection whose search_path is another shop's to the next transaction (helm/README.md, PgBouncer)." -}}
+{{- end -}}
 {{- end }}
