@@ -250,3 +250,8 @@ def invalidate_on_change(
 def shop_scope() -> str:
     """The configuration scope of the shop the connection is in."""
     return "shop:" + str(getattr(connection, "schema_name", None) or "public")
+
+
+def of_current_shop(_row: Any) -> str:
+    """``invalidate_on_change(Model, of_current_shop)``: a row of the current shop's schema."""
+    return shop_scope()

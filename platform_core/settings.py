@@ -126,7 +126,8 @@ if not DATABASE_URL:
 _db = env.db_url_config(DATABASE_URL)
 if not _db.get("HOST") and "host" in _db.get("OPTIONS", {}):
     _db["HOST"] = _db["OPTIONS"].pop("host")
-_db["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend, keeping the search path it sent when the same shop is set again
+_db["ENGINE"] = "platform_core.db"
 # A backend caches catalog entries for every schema it touches (~1.6 MB per shop):
 # keep connection lifetime bounded.
 _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)

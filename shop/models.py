@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -33,3 +35,12 @@ class ShopSettings(models.Model):
     def current(cls) -> ShopSettings:
         settings, _created = cls.objects.get_or_create(pk=1)
         return settings
+
+    @classmethod
+    def cached(cls) -> ShopSettings:
+        """The settings to read (a copy; change them through ``current()``): from the
+        process's memo of the shop's configuration, no query while it is current. Any save
+        announces the change to every process (``ShopConfig.ready``)."""
+        from platform_core.localcache import memo, shop_scope
+
+        return copy.copy(memo.get(shop_scope(), "shop.settings", cls.current))

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 class ShopRoutingMiddleware(TenantMainMiddleware):
     """django-tenants' routing, with the host's shop read from the process's memo
-    (``tenants.hosts``): a request for a known host sends no query to find its shop, and
-    none to set the search path when its connection is already in that shop's schema."""
+    (``tenants.hosts``): a request for a known host sends no query to find its shop (and,
+    with ``platform_core.db``, none to set the search path when its connection is already
+    in that shop's schema)."""
 
     @staticmethod
     def hostname_from_request(request: HttpRequest) -> str:
@@ -50,13 +51,9 @@ class ShopRoutingMiddleware(TenantMainMiddleware):
             return self.no_tenant_found(request, hostname)
         tenant.domain_url = hostname
         request.tenant = tenant  # type: ignore[attr-defined]
-        db = cast(Any, connection)
-        if db.schema_name == tenant.schema_name and db.include_public_schema:
-            # Already there (the previous request on this connection was for this shop):
-            # django-tenants would forget the search path it set and send it again.
-            db.tenant = tenant
-        else:
-            db.set_tenant(tenant)
+        # (when the previous request on this connection was for this shop, no SET is sent:
+        # platform_core.db keeps the search path it sent)
+        cast(Any, connection).set_tenant(tenant)
         self.setup_url_routing(request)
         return None
 

@@ -8,4 +8,8 @@ class CheckoutConfig(AppConfig):
     verbose_name = _("Cart and checkout")
 
     def ready(self) -> None:
+        from platform_core.localcache import invalidate_on_change, of_current_shop
         from shop.checkout import receivers  # noqa: F401 - merges the guest cart at login
+        from shop.checkout.models import ShippingTemplate
+
+        invalidate_on_change(ShippingTemplate, of_current_shop)

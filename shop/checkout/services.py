@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
+from platform_core.localcache import memo, shop_scope
 from platform_core.parsing import as_id
 from shop.catalogue.models import Product, Sku
 from shop.checkout.models import Cart, CartItem, ShippingTemplate
@@ -130,9 +131,19 @@ def province_key(name: str | None) -> str:
     return name
 
 
+def default_shipping_template() -> ShippingTemplate | None:
+    """The shop's default template, read-only: from the process's memo of the shop's
+    configuration (every save or delete of a template announces a change)."""
+    return memo.get(shop_scope(), "checkout.default_template", _load_default_template)
+
+
+def _load_default_template() -> ShippingTemplate | None:
+    return ShippingTemplate.objects.filter(is_default=True).first()
+
+
 def shipping_fee(goods_total: int, province: str | None) -> int | None:
     """The delivery fee for this order, or None when the shop does not deliver there."""
-    template = ShippingTemplate.objects.filter(is_default=True).first()
+    template = default_shipping_template()
     if template is None:
         return 0
     fee: int | None = template.default_fee
@@ -268,3 +279,18 @@ def cart_quote(
 
 def cart_clear_skus(cart: Cart, sku_ids: list[int]) -> None:
     CartItem.objects.filter(cart=cart, sku_id__in=sku_ids).delete()
+
+
+def member_cart_items(member: Any) -> list[CartItem]:
+    """The items of the member's cart, in one query (no cart is made for it)."""
+    return list(CartItem.objects.filter(cart__member=member))
+
+
+def member_cart_clear_skus(member: Any, sku_ids: list[int]) -> None:
+    """Ordered items leave the member's cart: one statement (no transaction around it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {CartItem._meta.db_table} AS item USING {Cart._meta.db_table} AS cart "
+            "WHERE item.cart_id = cart.id AND cart.member_id = %s AND item.sku_id = ANY(%s)",
+            [member.pk, list(sku_ids)],
+        )

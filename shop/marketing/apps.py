@@ -17,3 +17,10 @@ class MarketingConfig(AppConfig):
 
         register_data_provider("flash_sale", flash.block_data)
         register_data_provider("group_buy", groups.block_data)
+
+        from platform_core.localcache import invalidate_on_change, of_current_shop
+        from shop.marketing.models import FlashSession, FullReduction, LimitedDiscount
+
+        # The activity calendar (selectors.calendar) is kept per process.
+        for model in (FullReduction, LimitedDiscount, FlashSession):
+            invalidate_on_change(model, of_current_shop)

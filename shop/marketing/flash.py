@@ -18,9 +18,10 @@ PostgreSQL is the only store: no Redis counter in front, so a Redis restart can 
 lose a sale nor oversell. Concurrent buyers of one item queue on its row for the short
 time between the conditional UPDATE and the commit (the order's last statements).
 
-Per-member limit: order creation locks the member's row first (``lock_buyer``), so a
-member's orders are priced one at a time and the units counted here
-(``units_bought``: uses of orders not released) include every earlier order.
+Per-member limit: when an item with a per-member limit applies, order creation locks the
+member's row (``lock_buyer``) and prices again, so a member's orders are priced one at a
+time and the units counted here (``units_bought``: uses of orders not released) include
+every earlier order.
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def running_sessions(now: datetime) -> Any:
 def offers(skus: Iterable[Sku], now: datetime) -> dict[int, Any]:
     """The flash price of each SKU in a session running now (the lowest, if two)."""
     ids = [s.pk for s in skus]
-    if not ids:
+    sessions = [w.id for w in base.calendar().flash_sessions if w.runs_at(now)]
+    if not ids or not sessions:
         return {}
     found: dict[int, Any] = {}
-    items = FlashItem.objects.filter(session__in=running_sessions(now), sku_id__in=ids).select_related("session")
+    items = FlashItem.objects.filter(session_id__in=sessions, sku_id__in=ids).select_related("session")
     for item in sorted(items, key=lambda i: (i.price, i.pk)):
         if item.sku_id in found:
             continue
@@ -256,6 +258,7 @@ def session_create(data: dict[str, Any]) -> FlashSession:
 def session_end(session: FlashSession) -> FlashSession:
     """Ends now: no more orders at the flash price (orders placed stay as they are)."""
     FlashSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    base.calendar_changed()
     session.refresh_from_db()
     return session
 

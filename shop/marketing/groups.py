@@ -76,6 +76,11 @@ def intent(deal: GroupDeal, group: Group | None) -> Iterator[None]:
         _intent.reset(token)
 
 
+def ordering_in_group() -> bool:
+    """Whether the order being placed opens or joins a group (inside ``intent``)."""
+    return _intent.get() is not None
+
+
 # --- reads --------------------------------------------------------------------------------
 def running_deals(now: datetime | None = None) -> Any:
     now = now or timezone.now()

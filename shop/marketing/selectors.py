@@ -14,6 +14,7 @@ from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from platform_core.localcache import changed, memo, shop_scope
 from platform_core.parsing import as_id
 from shop import pricing
 from shop.catalogue.models import Category, Sku
@@ -32,6 +33,70 @@ def running(queryset: QuerySet[Any], now: datetime) -> QuerySet[Any]:
     """Activities running at ``now``: from ``starts_at`` (inclusive) to ``ends_at``
     (exclusive), not ended early."""
     return queryset.filter(ended_at__isnull=True, starts_at__lte=now, ends_at__gt=now)
+
+
+# --- the shop's activity calendar (no query while it is current) --------------------------
+@dataclass(frozen=True)
+class Window:
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+
+    def runs_at(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at  # the same bounds as ``running``
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The shop's activities that have not ended: when each full reduction, limited-time
+    discount and flash session runs (and the reductions' rules). Which SKUs they cover and
+    the flash stock left are read live, and only when one of them runs."""
+
+    promotions: tuple[tuple[Window, pricing.Promotion], ...]
+    discounts: tuple[Window, ...]
+    flash_sessions: tuple[Window, ...]
+
+
+def calendar() -> Calendar:
+    """From the process's memo of the shop's configuration: saving or deleting a reduction,
+    discount or flash session (or ending one early: ``calendar_changed``) announces a change
+    to every process."""
+    return memo.get(shop_scope(), "marketing.calendar", _load_calendar)
+
+
+def calendar_changed() -> None:
+    """An activity was changed without a model save (an UPDATE of ``ended_at``)."""
+    changed(shop_scope())
+
+
+def _load_calendar() -> Calendar:
+    from shop.marketing.models import FlashSession
+
+    now = timezone.now()
+    promotions = []
+    for rule in FullReduction.objects.filter(ended_at__isnull=True, ends_at__gt=now):
+        tiers = tuple(
+            pricing.PromotionTier(threshold=int(t["threshold"]), amount_off=int(t["value"]))
+            if rule.kind == FullReduction.Kind.AMOUNT
+            else pricing.PromotionTier(threshold=int(t["threshold"]), percent_off=int(t["value"]))
+            for t in rule.tiers
+        )
+        ids = frozenset(rule.product_ids) if rule.product_ids else None
+        promotions.append(
+            (Window(rule.pk, rule.starts_at, rule.ends_at), pricing.Promotion(rule.pk, rule.name, tiers, sku_ids=ids))
+        )
+    windows = ("pk", "starts_at", "ends_at")
+    return Calendar(
+        promotions=tuple(promotions),
+        discounts=tuple(
+            Window(*row)
+            for row in LimitedDiscount.objects.filter(ended_at__isnull=True, ends_at__gt=now).values_list(*windows)
+        ),
+        flash_sessions=tuple(
+            Window(*row)
+            for row in FlashSession.objects.filter(ended_at__isnull=True, ends_at__gt=now).values_list(*windows)
+        ),
+    )
 
 
 # --- activities --------------------------------------------------------------------------
@@ -60,11 +125,11 @@ def activity_offers(skus: Iterable[Sku], now: datetime | None = None) -> dict[in
     for sku_id, offer in flash.offers([s for s in skus if s.pk not in offers], now).items():
         offers[sku_id] = offer
     skus = [s for s in skus if s.pk not in offers]
-    if not skus:
+    discounts = [w.id for w in calendar().discounts if w.runs_at(now)]
+    if not skus or not discounts:
         return offers
     items = DiscountItem.objects.filter(
-        discount__in=running(LimitedDiscount.objects.all(), now),
-        product_id__in={s.product_id for s in skus},
+        discount_id__in=discounts, product_id__in={s.product_id for s in skus}
     ).select_related("discount")
     best: dict[int, tuple[int, int]] = {}
     for item in items:
@@ -120,17 +185,8 @@ def product_offers(product: Any, now: datetime | None = None) -> list[dict[str, 
 
 # --- promotions --------------------------------------------------------------------------
 def running_promotions(now: datetime | None = None) -> list[pricing.Promotion]:
-    found = []
-    for rule in running(FullReduction.objects.all(), now or timezone.now()):
-        tiers = tuple(
-            pricing.PromotionTier(threshold=int(t["threshold"]), amount_off=int(t["value"]))
-            if rule.kind == FullReduction.Kind.AMOUNT
-            else pricing.PromotionTier(threshold=int(t["threshold"]), percent_off=int(t["value"]))
-            for t in rule.tiers
-        )
-        ids = frozenset(rule.product_ids) if rule.product_ids else None
-        found.append(pricing.Promotion(rule.pk, rule.name, tiers, sku_ids=ids))
-    return found
+    now = now or timezone.now()
+    return [promotion for window, promotion in calendar().promotions if window.runs_at(now)]
 
 
 # --- coupons -----------------------------------------------------------------------------
@@ -269,6 +325,9 @@ class PricingInputs:
     member_coupon: MemberCoupon | None = None
     # what the buyer should know (an activity's per-member limit reached: normal price)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    # an activity with a per-member limit applied to a line: the member's earlier orders
+    # were counted (order creation then prices under the member's lock)
+    counted_member_limits: bool = False
 
 
 def pricing_inputs(
@@ -285,6 +344,7 @@ def pricing_inputs(
         found.coupon = coupon_for_pricing(found.member_coupon.template, skus, found.member_coupon.pk)
     offers = activity_offers(skus, now)
     bought = _units_bought(member, offers.values())
+    found.counted_member_limits = member is not None and any(o.per_member_limit is not None for o in offers.values())
     for sku, quantity in lines:
         offer = offers.get(sku.pk)
         if offer is None:

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from platform_core.parsing import as_id
 from shop import events
 from shop.catalogue.models import Category, Product, Sku
-from shop.marketing import flash, groups
+from shop.marketing import flash, groups, selectors
 from shop.marketing.models import (
     CouponClaim,
     CouponTemplate,
@@ -349,9 +349,16 @@ def coupons_on_registration(member: Member) -> list[MemberCoupon]:
 
 
 # --- coupons and orders --------------------------------------------------------------------
+def needs_buyer_lock(inputs: selectors.PricingInputs | None) -> bool:
+    """Whether this order's price depends on the member's other orders: an activity with a
+    per-member limit applies, or it is a group order (one place per member)."""
+    return inputs is not None and (inputs.counted_member_limits or groups.ordering_in_group())
+
+
 def lock_buyer(member: Member) -> None:
-    """In order creation, before pricing: a member's orders are priced one at a time, so a
-    per-member activity limit counts every earlier order (locks the member row)."""
+    """In order creation, when ``needs_buyer_lock``, before pricing again: a member's orders
+    are then priced one at a time, so a per-member activity limit counts every earlier order
+    and a member joins a group once (locks the member row)."""
     list(Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True))
 
 
@@ -519,6 +526,7 @@ def discount_save(data: dict[str, Any], discount: LimitedDiscount | None = None)
 
 def discount_end(discount: LimitedDiscount) -> LimitedDiscount:
     LimitedDiscount.objects.filter(pk=discount.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    selectors.calendar_changed()
     discount.refresh_from_db()
     return discount
 
@@ -584,5 +592,6 @@ def reduction_save(data: dict[str, Any], rule: FullReduction | None = None) -> F
 
 def reduction_end(rule: FullReduction) -> FullReduction:
     FullReduction.objects.filter(pk=rule.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    selectors.calendar_changed()
     rule.refresh_from_db()
     return rule

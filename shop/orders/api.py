@@ -306,8 +306,7 @@ class MemberOrders(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopViewSet
         serializer = PlaceOrderSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        cart = _member_cart(request)
-        items = [(i.sku_id, i.quantity, i.price_when_added) for i in cart.items.all()]
+        items = [(i.sku_id, i.quantity, i.price_when_added) for i in checkout.member_cart_items(request.user)]
         try:
             order = services.order_create(
                 request.user,
@@ -324,8 +323,8 @@ class MemberOrders(mixins.ListModelMixin, mixins.RetrieveModelMixin, ShopViewSet
             return _refused(exc)
         except DjangoValidationError as exc:
             raise _drf(exc) from exc
-        checkout.cart_clear_skus(cart, [line.sku_id for line in order.lines.all()])
-        order = self.get_queryset().get(pk=order.pk)
+        checkout.member_cart_clear_skus(request.user, [line.sku_id for line in order.lines.all()])
+        # order_create hands the order back with its lines and log: shown without a query
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: OrderSerializer})

@@ -152,27 +152,63 @@ def order_create(
             ensure_ascii=False,
         ).encode()
     ).hexdigest()
-    settings = ShopSettings.current()
+    key = (idempotency_key, fingerprint) if idempotency_key else None
+    try:
+        return _place(
+            member,
+            items=items,
+            fulfilment=fulfilment,
+            address_id=address_id,
+            store_id=store_id,
+            note=note,
+            expected_payable=expected_payable,
+            coupon=coupon,
+            key=key,
+        )
+    except _KeyTaken:
+        first = _first_order(member, *key) if key else None
+    except (OrderRefused, ValidationError):
+        # A retry of a request that did place its order answers with that order, even if
+        # what it asked for cannot be had any more (its last unit is in that very order).
+        first = _first_order(member, *key) if key else None
+        if first is None:
+            raise
+    if first is None:  # (the key's transaction committed without an order: cannot happen)
+        raise RuntimeError("idempotency key without an order")
+    return first
+
+
+class _KeyTaken(Exception):
+    """The idempotency key was recorded by another request (which committed meanwhile)."""
+
+
+def _place(
+    member: Any,
+    *,
+    items: Sequence[tuple[Any, int, int | None]],
+    fulfilment: str,
+    address_id: Any,
+    store_id: Any,
+    note: str,
+    expected_payable: int | None,
+    coupon: Any,
+    key: tuple[str, str] | None,
+) -> Order:
+    """``order_create``'s transaction (inputs checked). Round trips when no activity with
+    a per-member limit applies and the process knows the shop's settings, template and
+    calendar: BEGIN, the address, the SKUs, the order, its lines, its log, the idempotency
+    key, the stock, COMMIT (tests/orders/test_query_budget.py holds it to 10)."""
+    settings = ShopSettings.cached()
     with transaction.atomic():
-        key_row = None
-        if idempotency_key:
-            # A concurrent retry waits here on the unique index until the first one commits.
-            key_row, created = IdempotencyKey.objects.get_or_create(
-                member=member, scope="order_create", key=idempotency_key, defaults={"request_hash": fingerprint}
-            )
-            if not created:
-                key_row = IdempotencyKey.objects.select_for_update().get(pk=key_row.pk)
-                if key_row.request_hash != fingerprint:
-                    raise OrderRefused(
-                        "idempotency_mismatch",
-                        _("This Idempotency-Key was already used for a different order request."),
-                    )
-                if key_row.order_id:
-                    return Order.objects.get(pk=key_row.order_id)
         address = _address_snapshot(member, address_id) if fulfilment == Order.Fulfilment.DELIVERY else {}
         store = _store_snapshot(store_id) if fulfilment == Order.Fulfilment.PICKUP else {}
-        marketing.lock_buyer(member)  # per-member activity limits count this member's earlier orders
         found = quote(items, fulfilment=fulfilment, province=address.get("province"), member=member, coupon=coupon)
+        if marketing.needs_buyer_lock(found.marketing):
+            # A per-member activity limit or a group place counts this member's earlier
+            # orders: take the member's row, so their orders are priced one at a time, and
+            # price again under it. (Most orders have neither and lock nothing here.)
+            marketing.lock_buyer(member)
+            found = quote(items, fulfilment=fulfilment, province=address.get("province"), member=member, coupon=coupon)
         if found.payable > MAX_ORDER_TOTAL:
             raise OrderRefused(
                 "too_large", _("One order can be at most %(max)s.") % {"max": format_money(MAX_ORDER_TOTAL)}
@@ -203,7 +239,7 @@ def order_create(
             pay_by=timezone.now() + timedelta(minutes=settings.unpaid_timeout_minutes),
         )
         by_sku = {line.sku.pk: line for line in found.lines}
-        OrderLine.objects.bulk_create(
+        lines = OrderLine.objects.bulk_create(
             [
                 OrderLine(
                     order=order,
@@ -223,10 +259,11 @@ def order_create(
             ]
         )
         marketing.order_placed(order, found)  # holds the coupon; records units at activity prices
-        OrderLog.objects.create(order=order, from_status="", to_status=order.status, actor=f"member:{member.pk}")
-        if key_row is not None:
-            key_row.order = order
-            key_row.save(update_fields=["order"])
+        entry = OrderLog.objects.create(
+            order=order, from_status="", to_status=order.status, actor=f"member:{member.pk}"
+        )
+        if key is not None:
+            _record_idempotency_key(member, order, *key)
         # Stock last, just before commit: the SKU rows stay locked for the shortest time, so
         # buyers of one hot SKU queue as little as possible. Sold out → everything above is
         # rolled back with the exception.
@@ -235,7 +272,49 @@ def order_create(
         if short is not None:
             raise OrderRefused("stock", _("Sold out while you were ordering."), [{"sku": short, "code": "stock"}])
         events.publish(events.order_created, order=order)
+    _known_relations(order, lines=lines, log=[entry])
     return order
+
+
+def _record_idempotency_key(member: Any, order: Order, key: str, fingerprint: str) -> None:
+    """Record ``key`` → ``order`` in the order's transaction, in one statement, before the
+    stock (so the hot rows are not held meanwhile). A concurrent request with the same key
+    waits here on the unique index until the first one ends: if it committed, this one
+    rolls back (``_KeyTaken``) and answers with the first order; if it rolled back, this one
+    goes ahead."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {IdempotencyKey._meta.db_table} (member_id, scope, key, order_id, request_hash, created_at) "
+            "VALUES (%s, 'order_create', %s, %s, %s, now()) "
+            "ON CONFLICT (member_id, scope, key) DO NOTHING RETURNING id",
+            [member.pk, key, order.pk, fingerprint],
+        )
+        if cursor.fetchone() is None:
+            raise _KeyTaken(key)
+
+
+def _first_order(member: Any, key: str, fingerprint: str) -> Order | None:
+    """The order a request with ``key`` placed before, or None; the same key with another
+    request is refused."""
+    existing = IdempotencyKey.objects.filter(member=member, scope="order_create", key=key).first()
+    if existing is None or existing.order_id is None:
+        return None
+    if existing.request_hash != fingerprint:
+        raise OrderRefused(
+            "idempotency_mismatch", _("This Idempotency-Key was already used for a different order request.")
+        )
+    return Order.objects.get(pk=existing.order_id)
+
+
+def _known_relations(order: Order, **related: list[Any]) -> None:
+    """Attach rows just written as the order's related objects (``order.lines.all()``
+    etc. then read no query), as ``prefetch_related`` would have."""
+    cache = order.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, rows in related.items():
+        queryset = getattr(order, name).all()
+        queryset._result_cache = list(rows)
+        queryset._prefetch_done = True
+        cache[name] = queryset
 
 
 def _sku_label(sku: Any) -> str:
