@@ -17,8 +17,8 @@ venv: $(STAMP)
 
 ## make demo: install, start the embedded PostgreSQL (unless DATABASE_URL is set), migrate,
 ## fill the schema pool, seed an operator and two shops, and serve on :8000 with gunicorn:
-## one process, DEMO_THREADS (16) threads, so at most 16 database connections for any number
-## of visitors (scripts/gunicorn_demo.py; bench/demo_load.py)
+## one process, DEMO_THREADS (16) threads: at most 17 database connections (the threads and the
+## background worker) for any number of visitors (scripts/gunicorn_demo.py; bench/demo_load.py)
 demo: $(STAMP)
 	$(PY) manage.py migrate_all
 	$(PY) manage.py seed_demo

@@ -1,9 +1,10 @@
 """gunicorn settings of ``make demo`` (``gunicorn -c scripts/gunicorn_demo.py``).
 
-One process: without Redis the demo's cache, and the generations of its per-process memos
-(host → shop), live in that process's memory. ``DEMO_THREADS`` (16) threads, each keeping
-one database connection (``DB_CONN_MAX_AGE``): at most 16 requests run, and 16 PostgreSQL
-connections are open, however many visitors there are — the others wait in the listen
+One process: without Redis the demo's cache, the generations of its per-process memos
+(host → shop) and its background worker (``platform_core.background``: pool refills and
+beat) live in that process. ``DEMO_THREADS`` (16) threads, each keeping one database
+connection (``DB_CONN_MAX_AGE``), plus the background worker's: at most 16 requests run,
+and 17 PostgreSQL connections are open, however many visitors there are — the others wait in the listen
 queue, where Django's threaded ``runserver`` started a thread, and a connection, per
 visitor's keep-alive connection and ran PostgreSQL out of connections ("too many clients
 already") with a few browsers. Keep-alive connections wait in gthread's poller, not in a
