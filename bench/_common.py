@@ -144,3 +144,12 @@ def report_targets(checks: Sequence[tuple[str, bool]]) -> bool:
     for label, ok in checks:
         print(f"  {'met    ' if ok else 'MISSED '} {label}")
     return all(ok for _label, ok in checks)
+
+
+def load_note() -> str:
+    """The machine's load average (other work moves the figures: read ratios)."""
+    try:
+        with open("/proc/loadavg") as handle:
+            return "load average " + " ".join(handle.read().split()[:3])
+    except OSError:
+        return "load average unknown"

@@ -13,6 +13,7 @@ checked: orders, units sold and stock left. See bench/README.md."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing
 import secrets
@@ -27,12 +28,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Stopwatch, median, p95, progress, table, throwaway_django  # noqa: E402
+from bench._common import Stopwatch, load_note, median, p95, progress, table, throwaway_django  # noqa: E402
 
 HOT, COLD = "hot SKU", "uncontended"
 PRICE = 99_00
 PASSWORD = "bench-Password-4711"
-TARGET_RATIO = 0.8
+TARGET_RATIO = 0.9
 
 
 @dataclass
@@ -464,6 +465,397 @@ def report(rounds: list[Round], buyers: int, units: int, processes: int) -> None
         print(f"  {'met    ' if ok else 'MISSED '} {label}")
 
 
+# --- the whole request (--http): POST /api/v1/orders/ through gunicorn ----------------------
+ORDERS_PATH = "/api/v1/orders/"
+CART_PATH = "/api/v1/cart/items/"
+BARE_PATH = "/bench/bare/"
+
+
+@dataclass
+class HttpBuyer:
+    token: str
+    address_id: int
+
+
+def make_tokens(buyers: list[Buyer]) -> list[HttpBuyer]:
+    """An API token per buyer (as a mini-program client logs in)."""
+    from shop.members import services
+
+    return [HttpBuyer(services.token_issue(b.member, name="bench")[1], b.address_id) for b in buyers]
+
+
+def _post(host: str, path: str, token: str, body: dict[str, Any], key: str | None = None) -> bytes:
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nAccept: application/json\r\nContent-Length: {len(payload)}\r\n"
+        + (f"Idempotency-Key: {key}\r\n" if key else "")
+        + "\r\n"
+    )
+    return head.encode("ascii") + payload
+
+
+async def _http_buy(
+    port: int, host: str, kind: str, me: HttpBuyer, sku_id: int, tickets: Tickets, stop: float, out: ThreadResult
+) -> None:
+    """One buyer: the SKU into the cart, then the order, again and again (hot: until
+    refused; uncontended: while tickets last). Keeps its connection while the server does
+    (gunicorn's sync workers close it after each answer: a reconnect is part of the time)."""
+    import asyncio
+
+    from bench.storefront import _read_response
+
+    streams: list[Any] = []
+
+    async def ask(request: bytes) -> int:
+        if not streams:
+            streams.extend(await asyncio.open_connection("127.0.0.1", port))
+        reader, writer = streams
+        writer.write(request)
+        status, closes = await _read_response(reader)
+        if closes:
+            writer.close()
+            streams.clear()
+        return int(status)
+
+    try:
+        while time.perf_counter() < stop:
+            if kind == COLD and not tickets.take():
+                break
+            began = time.perf_counter()
+            status = await ask(_post(host, CART_PATH, me.token, {"sku": sku_id, "quantity": 1}))
+            if status != 201:  # 400 "Only 0 left": sold out before it reached the cart
+                out.refusals[f"cart {status}"] += 1
+                if kind == HOT:
+                    break
+                continue
+            ordered = time.perf_counter()
+            body = {"fulfilment": "delivery", "address": me.address_id}
+            status = await ask(_post(host, ORDERS_PATH, me.token, body, key=secrets.token_hex(12)))
+            ended = time.perf_counter()
+            if status == 201:
+                out.latencies.append(ended - ordered)  # the order request alone
+                out.held.append(ended - began)  # cart + order
+                out.finished.append(ended)
+            elif status == 409:
+                out.refusals["stock"] += 1
+                if kind == HOT:
+                    break
+            else:
+                out.errors[f"HTTP {status}"] += 1
+                if sum(out.errors.values()) >= 5:
+                    break
+    finally:
+        if streams:
+            streams[1].close()
+
+
+def run_http_round(
+    kind: str,
+    number: int,
+    schema: str,
+    port: int,
+    host: str,
+    buyers: list[HttpBuyer],
+    sku_ids: list[int],
+    units: int,
+    timeout: float,
+) -> Round:
+    import asyncio
+
+    from django.db.models import Sum
+    from django_tenants.utils import schema_context
+
+    from shop.catalogue.models import Sku
+    from shop.orders.models import OrderLine
+
+    result = Round(kind, number)
+    with schema_context(schema):
+        result.stock_before = sum(Sku.objects.filter(pk__in=sku_ids).values_list("stock", flat=True))
+    tickets = Tickets(units)
+    result.results = [ThreadResult() for _ in buyers]
+    started = time.perf_counter()
+
+    async def everyone() -> None:
+        stop = time.perf_counter() + timeout
+        await asyncio.gather(
+            *(
+                _http_buy(port, host, kind, me, sku_ids[i % len(sku_ids)], tickets, stop, out)
+                for i, (me, out) in enumerate(zip(buyers, result.results, strict=True))
+            )
+        )
+
+    asyncio.run(everyone())
+    finished = [t for r in result.results for t in r.finished]
+    result.seconds = (max(finished) - started) if finished else 0.0
+    with schema_context(schema):
+        empty_carts()  # (refused orders leave their item in the cart)
+        lines = OrderLine.objects.filter(sku_id__in=sku_ids)
+        result.orders = lines.count()
+        result.sold = lines.aggregate(units=Sum("quantity"))["units"] or 0
+        result.stock_left = sum(Sku.objects.filter(pk__in=sku_ids).values_list("stock", flat=True))
+    return result
+
+
+def empty_carts() -> None:
+    from shop.checkout.models import CartItem
+
+    CartItem.objects.all().delete()
+
+
+def bare_rate(port: int, host: str, clients: int, seconds: float) -> tuple[float, list[float]]:
+    """The peer: requests/s of a constant JSON view through the same server and middleware."""
+    from bench.storefront import load
+
+    phase = load(port, host, BARE_PATH, clients, seconds)
+    return len(phase.latencies) / seconds, phase.latencies
+
+
+def report_http(rounds: list[Round], bare: list[float], bare_latencies: list[float], buyers: int, units: int) -> None:
+    rows = []
+    for kind in (HOT, COLD):
+        mine = [r for r in rounds if r.kind == kind]
+        rates = [r.rate for r in mine]
+        latencies = [x for r in mine for x in r.latencies]
+        cycle = [x for r in mine for x in r.held]
+        rows.append(
+            [
+                kind,
+                str(sum(r.placed for r in mine)),
+                f"{median(rates):.0f}",
+                f"{min(rates):.0f}-{max(rates):.0f}",
+                f"{median(rates) * 2:.0f}",
+                f"{median(latencies) * 1000:.1f}",
+                f"{p95(latencies) * 1000:.1f}",
+                f"{median(cycle) * 1000:.1f}",
+                str(sum(sum(r.refusals.values()) for r in mine)),
+                str(sum(sum(r.errors.values()) for r in mine)),
+            ]
+        )
+    rows.append(
+        [
+            "peer: bare view",
+            "-",
+            "-",
+            f"{min(bare):.0f}-{max(bare):.0f}",
+            f"{median(bare):.0f}",
+            f"{median(bare_latencies) * 1000:.1f}",
+            f"{p95(bare_latencies) * 1000:.1f}",
+            "-",
+            "-",
+            "-",
+        ]
+    )
+    print(f"\n{buyers} buyers over HTTP (one keep-alive connection each), {units} orders per round; summary")
+    print(
+        table(
+            [
+                "case",
+                "orders",
+                "orders/s",
+                "per round",
+                "requests/s",
+                "order p50 ms",
+                "order p95 ms",
+                "cart+order p50 ms",
+                "refused",
+                "errors",
+            ],
+            rows,
+        )
+    )
+    for r in rounds:
+        if r.refusals or r.errors:
+            print(f"  {r.kind} #{r.number}: refused {dict(r.refusals)}, errors {dict(r.errors)}")
+    hot = median([r.rate for r in rounds if r.kind == HOT])
+    cold = median([r.rate for r in rounds if r.kind == COLD])
+    print(
+        "\nan order = POST /api/v1/cart/items/ then POST /api/v1/orders/ (token auth, Idempotency-Key): 2 requests."
+        f"\nhot / uncontended = {hot / cold:.0%}; an order's 2 requests against the bare view's: "
+        f"{hot * 2 / median(bare):.0%} (hot), {cold * 2 / median(bare):.0%} (uncontended)"
+    )
+    oversold = sum(r.oversold for r in rounds if r.kind == HOT)
+    checks = [
+        (f"0 oversold ({oversold})", oversold == 0),
+        (
+            "every hot round sold out exactly",
+            all(r.stock_left == 0 and r.sold == units for r in rounds if r.kind == HOT),
+        ),
+        ("books balance in every round", all(r.consistent for r in rounds)),
+        (f"hot >= {TARGET_RATIO:.0%} of the uncontended orders/s ({hot / cold:.0%})", hot / cold >= TARGET_RATIO),
+    ]
+    print("targets:")
+    for label, ok in checks:
+        print(f"  {'met    ' if ok else 'MISSED '} {label}")
+
+
+# --- a look inside one order request (--profile) ----------------------------------------
+def profile_orders(tenant: Any, buyer: Buyer, requests: int) -> None:
+    """In this process through Django's test client: the statements of one POST
+    /api/v1/orders/, where its time goes (pyinstrument, the order requests only), and the
+    share spent waiting on PostgreSQL."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django_tenants.utils import schema_context
+    from pyinstrument import Profiler
+
+    from shop.members import services as members
+    from tenants.services import shop_host
+
+    with schema_context(tenant.schema_name):
+        empty_carts()
+        sku_id = make_skus(tenant, "剖析", 1, requests + 100)[0]
+        key = members.token_issue(buyer.member, name="profile")[1]
+    client = Client(HTTP_HOST=shop_host(tenant), HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    def order() -> Any:
+        return client.post(
+            ORDERS_PATH,
+            data=json.dumps({"fulfilment": "delivery", "address": buyer.address_id}),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=secrets.token_hex(12),
+        )
+
+    def add() -> None:
+        assert (
+            client.post(
+                CART_PATH, data=json.dumps({"sku": sku_id, "quantity": 1}), content_type="application/json"
+            ).status_code
+            == 201
+        )
+
+    for _ in range(20):  # the process learns the shop (host record, settings, calendar)
+        add()
+        placed = order()
+        assert placed.status_code == 201, placed.content
+    add()
+    with CaptureQueriesContext(connection) as captured:
+        assert order().status_code == 201
+    print(f"\n-- one POST {ORDERS_PATH} (in this process, Django's test client): {len(captured)} statements")
+    for query in captured.captured_queries:
+        print(f"    {' '.join(query['sql'].split())[:150]}")
+
+    sql = [0.0]
+
+    def timed(execute, sql_text, params, many, context):  # type: ignore[no-untyped-def]
+        began = time.perf_counter()
+        try:
+            return execute(sql_text, params, many, context)
+        finally:
+            sql[0] += time.perf_counter() - began
+
+    profiler = Profiler(interval=0.0002)
+    times: list[float] = []
+    in_sql = 0.0
+    with connection.execute_wrapper(timed):
+        for _ in range(requests):
+            add()
+            profiler.start()
+            began, sql_before = time.perf_counter(), sql[0]
+            response = order()
+            times.append(time.perf_counter() - began)
+            in_sql += sql[0] - sql_before
+            profiler.stop()
+            assert response.status_code == 201
+    print(
+        f"\n{requests} sequential order requests: median {median(times) * 1000:.2f} ms, p95 {p95(times) * 1000:.2f} ms, "
+        f"{in_sql / sum(times) * 100:.0f}% of it waiting on PostgreSQL (execute), "
+        f"{1 / median(times):.0f} orders/s on one core"
+    )
+    print(profiler.output_text(unicode=True, color=False, show_all=False, short_mode=False))
+
+    # CPU time by package (cProfile on process time: waiting for the CPU on a busy machine,
+    # or for PostgreSQL, is not in it), the same number of order requests again.
+    import cProfile
+    import pstats
+
+    from bench.storefront import _group
+
+    cpu = cProfile.Profile(time.process_time)
+    for _ in range(requests):
+        add()
+        cpu.enable()
+        response = order()
+        cpu.disable()
+        assert response.status_code == 201
+    raw = pstats.Stats(cpu).stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in raw.values())
+    groups: Counter[str] = Counter()
+    for (filename, _line, function), entry in raw.items():
+        groups[_group(filename, function)] += entry[2]
+    print(f"\nCPU per order request: {total / requests * 1000:.2f} ms; own CPU time by package:")
+    print(table(["code", "CPU %"], [[name, f"{t / total * 100:.1f}"] for name, t in groups.most_common(16)]))
+    wanted = ("order_create", "_place", "quote", "authenticate", "to_representation", "member_cart_items", "data")
+    steps = [
+        (key, entry)
+        for key, entry in sorted(raw.items(), key=lambda item: item[1][3], reverse=True)
+        if key[2] in wanted and ("shop/" in key[0] or "rest_framework/serializers.py" in key[0] or "members" in key[0])
+    ][:10]
+    print("\nCPU of the steps (cumulative, per request):")
+    print(
+        table(
+            ["step", "CPU ms", "%"],
+            [
+                [f"{Path(f).name}:{line}({fn})", f"{e[3] / requests * 1000:.2f}", f"{e[3] / total * 100:.0f}"]
+                for (f, line, fn), e in steps
+            ],
+        )
+    )
+
+
+def run_http(args: argparse.Namespace, url: str, tenant: Any, buyers: list[Buyer]) -> None:
+    """--http: rounds of hot and uncontended orders through gunicorn, a slice of the bare
+    view after each pair."""
+    import tempfile
+
+    from django.db import connections
+    from django_tenants.utils import schema_context
+
+    from bench.storefront import free_port, start_server, stop_server, wait_ready
+    from tenants.services import shop_host
+
+    with schema_context(tenant.schema_name):
+        http_buyers = make_tokens(buyers)
+    host = shop_host(tenant)
+    rounds: list[Round] = []
+    bare: list[float] = []
+    bare_latencies: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        payload = Path(tmp) / "bare.json"
+        payload.write_text(json.dumps({"id": 1, "number": "bench", "status": "unpaid", "lines": []}))
+        connections.close_all()
+        port = free_port()
+        log = Path(tmp) / "gunicorn.log"
+        server = start_server(url, port, args.workers, args.threads, payload, log)
+        try:
+            wait_ready(server, port, log)
+            progress(f"gunicorn {args.workers} worker(s) x {args.threads} thread(s) on :{port}, shop {host}")
+            bare_rate(port, host, args.buyers, 2)  # warm-up
+            for n in range(args.rounds):
+                for kind in (COLD, HOT) if n % 2 == 0 else (HOT, COLD):
+                    with schema_context(tenant.schema_name):
+                        name = f"{'秒杀' if kind == HOT else '日常款'} 第{n + 1}轮"
+                        skus = make_skus(tenant, name, 1 if kind == HOT else args.buyers, args.units)
+                    done = run_http_round(
+                        kind, n + 1, tenant.schema_name, port, host, http_buyers, skus, args.units, args.timeout
+                    )
+                    rounds.append(done)
+                    progress(
+                        f"  {kind:<12} #{n + 1}: {done.placed} orders in {done.seconds:.2f}s = {done.rate:6.0f}/s, "
+                        f"order p95 {p95(done.latencies) * 1000 if done.latencies else 0:.1f} ms, "
+                        f"refused {sum(done.refusals.values())}, errors {sum(done.errors.values())}, "
+                        f"stock left {done.stock_left}"
+                    )
+                rate, latencies = bare_rate(port, host, args.buyers, args.bare_seconds)
+                bare.append(rate)
+                bare_latencies.extend(latencies)
+                progress(f"  bare view    #{n + 1}: {rate:6.0f} requests/s")
+        finally:
+            stop_server(server)
+    report_http(rounds, bare, bare_latencies, args.buyers, args.units)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--buyers", type=int, default=64, help="concurrent buyers, one thread and connection each")
@@ -482,6 +874,17 @@ def main() -> None:
         help="the hot SKU sells in a running flash-sale session (activity stock = --units): every hot order "
         "also takes a unit of the session's activity stock",
     )
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="buy through HTTP (cart, then POST /api/v1/orders/) served by gunicorn, beside a bare view",
+    )
+    parser.add_argument("--workers", type=int, default=3, help="--http: gunicorn workers (default 3, as the chart)")
+    parser.add_argument("--threads", type=int, default=1, help="--http: gunicorn threads per worker (default 1)")
+    parser.add_argument("--bare-seconds", type=float, default=4, help="--http: seconds of the bare view per round")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="then profile N order requests in-process (pyinstrument)"
+    )
     parser.add_argument("--db-name", default="fenxiao_bench_hot_sku", help="throwaway database (dropped)")
     args = parser.parse_args()
     if not 1 <= args.processes <= args.buyers:
@@ -492,7 +895,12 @@ def main() -> None:
         parser.error("--units and --rounds must be positive")
 
     total = Stopwatch()
-    with throwaway_django(args.db_name) as _url:
+    progress(load_note())
+    if args.http:
+        settings_module = "bench.settings_storefront"  # the project's, plus the bare view
+    else:
+        settings_module = "platform_core.settings"
+    with throwaway_django(args.db_name, settings_module=settings_module) as url:
         from django.core.management import call_command
         from django_tenants.utils import schema_context
 
@@ -509,6 +917,12 @@ def main() -> None:
             buyers = make_buyers(args.buyers)
         progress(f"shop {tenant.slug}: {args.buyers} buyers with an address ({watch():.1f}s)")
 
+        if args.http:
+            run_http(args, url, tenant, buyers)
+            if args.profile:
+                profile_orders(tenant, buyers[0], args.profile)
+            print(f"\n{load_note()}; finished {time.strftime('%Y-%m-%d %H:%M:%S')}, {total():.0f}s in all")
+            return
         real_take = services._take_stock
         services._take_stock = _timing_take_stock(real_take)  # type: ignore[assignment]
         rounds: list[Round] = []
@@ -542,7 +956,9 @@ def main() -> None:
                 row = cursor.fetchone()
         report(rounds, args.buyers, args.units, args.processes)
         print(f"(PostgreSQL max_connections {row[0] if row else '?'}; this run used {args.buyers + 1})")
-        print(f"\nfinished {time.strftime('%Y-%m-%d %H:%M:%S')}, {total():.0f}s in all")
+        if args.profile:
+            profile_orders(tenant, buyers[0], args.profile)
+        print(f"\n{load_note()}; finished {time.strftime('%Y-%m-%d %H:%M:%S')}, {total():.0f}s in all")
 
 
 if __name__ == "__main__":
