@@ -42,6 +42,9 @@ def test_api_signup_from_pool_creates_a_live_shop_with_its_owner() -> None:
     body = response.json()
     assert body["provisioned_from"] == "pool"
     assert body["shop"]["url"] == "http://tea-house.localhost:8000/"
+    timing = dict(part.strip().split(";dur=") for part in response["Server-Timing"].split(","))
+    assert set(timing) == {"hash", "txn", "view"}  # where the time went, for the browser's tools
+    assert float(timing["view"]) >= float(timing["hash"]) + float(timing["txn"])
     tenant = Tenant.objects.get(slug="tea-house")
     assert (tenant.name, tenant.tier, tenant.status, tenant.owner_email) == (
         "茶馆 Tea House",
@@ -281,6 +284,7 @@ def test_web_signup_page_shows_field_errors_then_opens_the_console() -> None:
     assert action == "http://web-tea.localhost:8000/console/handoff/" and token
     assert 'document.getElementById("handoff").submit()' in ok.content.decode()
     assert ok["Referrer-Policy"] == "strict-origin-when-cross-origin"  # so the post carries the Origin
+    assert "hash;dur=" in ok["Server-Timing"]
     tenant = Tenant.objects.get(slug="web-tea")
     console = shop_client(tenant, enforce_csrf_checks=True)
     opened = console.post("/console/handoff/", {"token": token}, HTTP_ORIGIN=PLATFORM_ORIGIN)
