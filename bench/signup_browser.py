@@ -1,15 +1,15 @@
 """Signup in a real browser: submit on the signup page -> merchant console usable, beside the
 signup API call alone, against a server started as `make demo` starts it.
 
-    .venv/bin/python bench/signup_browser.py [--shops 20] [--warmup 2] [--server runserver|gunicorn]
+    .venv/bin/python bench/signup_browser.py [--shops 20] [--warmup 2] [--server demo|runserver|gunicorn]
 
 Runs in a throwaway database (``fenxiao_bench_signup_browser`` on the server of
 ``DATABASE_URL``), dropped at the end. Set-up as ``make demo``: ``migrate_all``, ``seed_demo``
 (operator, two shops, the warm pool filled to ``SCHEMA_POOL_SIZE``); then the project is
-served by ``manage.py runserver --noreload`` with no Redis (tasks eager, local-memory cache),
-so the demo's own pool refill (a background thread) runs, and Debian's Chromium (headless,
-phone-sized) signs up ``--shops`` shops through the signup page, alternating with as many
-``POST /api/v1/signup/`` calls. See bench/README.md."""
+served as ``make demo`` serves it (gunicorn, ``scripts/gunicorn_demo.py``) with no Redis (tasks
+eager, local-memory cache), so the demo's own pool refill (a background thread) runs, and
+Debian's Chromium (headless, phone-sized) signs up ``--shops`` shops through the signup page,
+alternating with as many ``POST /api/v1/signup/`` calls. See bench/README.md."""
 
 from __future__ import annotations
 
@@ -112,9 +112,12 @@ def server_environ(database_url: str, port: int) -> dict[str, str]:
 
 def start_server(kind: str, database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = server_environ(database_url, port)
-    if kind == "runserver":  # what `make demo` serves with (without the autoreloader's file polling)
+    if kind == "demo":  # what `make demo` serves with: gunicorn, one process, 16 threads
+        env.update(DEMO_BIND=f"127.0.0.1:{port}", DEMO_ACCESS_LOG="")
+        command = [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn_demo.py", "platform_core.wsgi:application"]
+    elif kind == "runserver":  # `make serve` (without the autoreloader's file polling)
         command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
-    else:  # the production server, as the Helm chart runs it (no Redis here: the pool is refilled by the thread)
+    else:  # as the Helm chart runs it: 3 sync workers (no Redis here: each has its background thread)
         command = [
             sys.executable,
             "-m",
@@ -398,7 +401,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shops", type=int, default=20, help="timed signups each way (default 20)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed signups each way first (default 2)")
-    parser.add_argument("--server", choices=["runserver", "gunicorn"], default="runserver")
+    parser.add_argument(
+        "--server",
+        choices=["demo", "runserver", "gunicorn"],
+        default="demo",
+        help="demo: `make demo`'s gunicorn (default); runserver: `make serve`; gunicorn: 3 sync workers",
+    )
     parser.add_argument(
         "--pause", type=float, default=1.0, help="seconds between signups, once the pool is full again (default 1)"
     )
