@@ -705,7 +705,7 @@ def profile_orders(tenant: Any, buyer: Buyer, requests: int) -> None:
 
     with schema_context(tenant.schema_name):
         empty_carts()
-        sku_id = make_skus(tenant, "剖析", 1, requests + 100)[0]
+        sku_id = make_skus(tenant, "剖析", 1, 2 * requests + 100)[0]  # two passes of requests
         key = members.token_issue(buyer.member, name="profile")[1]
     client = Client(HTTP_HOST=shop_host(tenant), HTTP_AUTHORIZATION=f"Bearer {key}")
 
