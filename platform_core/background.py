@@ -73,7 +73,6 @@ class BackgroundWorker:
         self._idle.set()
         self._thread: threading.Thread | None = None
         self._pid = 0
-        self.runs = 0  # tasks run so far (periodic included)
 
     # --- requests of this process (django's request_started / request_finished) ---
     def request_started(self, **kwargs: Any) -> None:
@@ -181,7 +180,6 @@ class BackgroundWorker:
         except Exception:  # noqa: BLE001 - a failing task is logged; it never reaches a request
             log.exception("background task %s failed", job.task.name)
         finally:
-            self.runs += 1
             connections.close_all()  # this thread's connections only
 
 
