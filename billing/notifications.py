@@ -19,7 +19,7 @@ def notify_merchant(account: BillingAccount, subject: str, body: str) -> None:
     if not recipient:
         return
     transaction.on_commit(
-        lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient], fail_silently=True)
+        lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient], fail_silently=True), robust=True
     )
 
 

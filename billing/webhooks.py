@@ -27,23 +27,25 @@ from billing.services import (
     money,
     record_invoice,
 )
+from platform_core import outbox
 from platform_core import stripe_gateway as gateway
-from platform_core.tasks import publish_on_commit
 from tenants.models import Tenant
 
 
 def webhook_receive(payload: bytes, signature: str) -> tuple[StripeEvent | None, bool]:
     """Verify and record an event (once per id). Returns (event, is_new); raises on a bad
-    signature. Processing happens in a task published after the record commits."""
+    signature or a timestamp more than a few minutes away. Processing happens in a task
+    the outbox publishes once the record commits (again for a retry of an event not yet
+    processed)."""
     event = gateway.construct_event(payload, signature)
     with transaction.atomic():
         record, created = StripeEvent.objects.get_or_create(
             event_id=event["id"], defaults={"type": event["type"], "payload": event.to_dict()}
         )
-        if created:
-            from billing.tasks import process_stripe_event
-
-            publish_on_commit(process_stripe_event, record.event_id)
+        if created or record.processed_at is None:
+            # new, or Stripe's retry of an event whose processing has not finished (its task
+            # may have been lost): queued (again) through the outbox; processing is idempotent
+            outbox.enqueue("billing.process_stripe_event", record.event_id)
     return record, created
 
 

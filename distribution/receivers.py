@@ -1,6 +1,6 @@
 """Subscriptions to the commerce core's events (sent after commit, in the shop's schema;
-each receiver is idempotent), to member logins, and to coupons claimed by a distributor's
-code."""
+each receiver is idempotent; the commission of a paid order goes through the outbox), to
+member logins, and to coupons claimed by a distributor's code."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.dispatch import receiver
 
 from distribution import commission, grades, services, settlement
 from distribution.models import BindingSource, DistributionSettings
+from platform_core import outbox
 from platform_core.tenancy import current_schema
 from shop import events
 from shop.marketing.services import distributor_code_claimed
@@ -71,11 +72,20 @@ def _logged_in(request: Any, member: Any) -> None:
         services.distributor_qualify(member, reason="registration")
 
 
-@receiver(events.order_paid, dispatch_uid="distribution-order-paid")
+def enqueue_order_paid(order: Any, **kwargs: Any) -> None:
+    """A durable handler of ``order_paid``: the commission task is recorded in the outbox
+    in the payment's transaction, so a broker outage or a crash after the commit delays the
+    commission but never loses it (``distribution.order_paid`` runs ``on_order_paid``)."""
+    outbox.enqueue("distribution.order_paid", order.pk)
+
+
+events.connect_durable(events.order_paid, enqueue_order_paid)
+
+
 def on_order_paid(sender: Any, order: Any, **kwargs: Any) -> None:
-    """Binding on first order, commission, grade upgrades, qualification. A failure must not
-    fail the payment that published the event: it is logged, and the beat's catch-up scan
-    (``commission.commission_catch_up``) computes the commission later."""
+    """Binding on first order, commission, grade upgrades, qualification (idempotent: the
+    commission is decided once per order). A failure never fails the payment: it is logged,
+    and the beat's catch-up scan (``commission.commission_catch_up``) computes it later."""
     try:
         _order_paid(order)
     except Exception:  # noqa: BLE001

@@ -27,6 +27,7 @@ Lock order everywhere: commission lines by id, then ledger accounts by id.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -156,12 +157,15 @@ def due_lines(now: datetime | None = None) -> Any:
     ).filter(~Exists(open_aftersale), ~Exists(waiting))
 
 
-def settle_due(now: datetime | None = None, batch: int = 500) -> int:
-    """Settle every due line of this shop, ``batch`` lines per transaction. Returns how
-    many were settled by this run."""
+def settle_due(now: datetime | None = None, batch: int = 500, deadline: float | None = None) -> int:
+    """Settle every due line of this shop, ``batch`` lines per transaction, stopping after
+    the batch that passes ``deadline`` (``time.monotonic()``; the caller runs again for the
+    rest). Returns how many were settled by this run."""
     now = now or timezone.now()
     settled = 0
     while True:
+        if deadline is not None and time.monotonic() > deadline:
+            return settled
         with transaction.atomic():
             lines = list(due_lines(now).select_for_update(skip_locked=True, of=("self",)).order_by("id")[:batch])
             if not lines:

@@ -4,6 +4,7 @@ per shop, which runs in that shop's schema (idempotent: rerunning settles nothin
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
@@ -12,10 +13,26 @@ from django_tenants.utils import get_tenant_model, schema_context
 
 from distribution import commission, dividends, grades, settlement
 from distribution.receivers import current_tenant
+from platform_core import outbox
 
 log = logging.getLogger(__name__)
 # twice the beat interval (600 s): a run that was late or failed is covered by the next
 GRADE_WINDOW = timedelta(minutes=20)
+SETTLE_SECONDS_PER_TASK = 20
+
+
+@shared_task(name="distribution.order_paid", acks_late=True, ignore_result=True)
+def order_paid(order_id: int) -> str:
+    """The commission (and binding, grades, qualification) of a paid order; published by the
+    outbox in the payment's transaction. Idempotent."""
+    from distribution.receivers import on_order_paid
+    from shop.orders.models import Order
+
+    order = Order.objects.select_related("member").filter(pk=order_id).first()
+    if order is None:
+        return "no such order"
+    on_order_paid(None, order=order)
+    return "done"
 
 
 @shared_task(name="distribution.settle_due", acks_late=True, ignore_result=True)
@@ -25,7 +42,14 @@ def settle_due() -> int:
     tenant = current_tenant()
     commission.commission_catch_up(tenant)  # events lost or failed
     grades.evaluate_recent(tenant, timezone.now() - GRADE_WINDOW)  # uplines of recent earners
-    settled = settlement.settle_due()
+    # in chunks that end well before the broker's visibility timeout: a long settlement
+    # goes on in a new task (through the outbox), never runs past the point where a dead
+    # worker's task is redelivered
+    deadline = time.monotonic() + SETTLE_SECONDS_PER_TASK
+    settled = settlement.settle_due(deadline=deadline)
+    if time.monotonic() > deadline and settlement.due_lines(timezone.now()).exists():
+        outbox.enqueue("distribution.settle_due")
+        return settled
     dividends.dividends_for_month(tenant)
     return settled
 

@@ -52,3 +52,26 @@ class OperatorAuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action}"
+
+
+class OutboxMessage(models.Model):
+    """Work that must happen once a transaction commits (``platform_core.outbox``): written
+    in that transaction, published to Celery after the commit, deleted once the broker took
+    it. A row still here is due again at ``available_at`` (the relay's backoff)."""
+
+    schema_name = models.CharField(max_length=63)  # the shop the task runs in ("public" for platform work)
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    available_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox")
+        indexes = [models.Index(fields=["available_at", "id"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)} in {self.schema_name}"

@@ -1,7 +1,8 @@
 """Fixed-window rate limits in the cache, per client address and per shop.
 
 Cache keys pass through django-tenants' ``make_key``, so the same client hitting two shops
-has two independent budgets, and the platform host has its own.
+has two independent budgets, and the platform host has its own. While the cache is down the
+limits are counted per process (see ``_local``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+
+from platform_core.cache import CacheUnavailable
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -36,17 +40,31 @@ def client_address(request: HttpRequest) -> str:
     return remote
 
 
+# When the shared cache is down, limits are counted in this process's memory instead: they
+# still hold (each process allows up to the limit, so the fleet at most limit × processes)
+# and logins keep working. Failing open would leave password guessing unlimited for the
+# outage; failing closed would lock every merchant and shopper out because of a cache.
+_local = LocMemCache("fenxiao-ratelimit", {"KEY_FUNCTION": "django_tenants.cache.make_key", "MAX_ENTRIES": 50_000})
+
+
+def _count(store: Any, key: str, period: int) -> int:
+    store.add(key, 0, timeout=period + 1)
+    try:
+        return int(store.incr(key))
+    except ValueError:  # evicted between add and incr
+        store.set(key, 1, timeout=period + 1)
+        return 1
+
+
 def hit(scope: str, ident: str, rate: str) -> int | None:
     """Count one hit; return seconds to wait if over the limit, else None."""
     limit, period = parse_rate(rate)
     window = int(time.time() // period)
     key = f"rl:{scope}:{ident}:{window}"
-    cache.add(key, 0, timeout=period + 1)
     try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=period + 1)
-        count = 1
+        count = _count(cache, key, period)
+    except CacheUnavailable:
+        count = _count(_local, key, period)
     if count > limit:
         return period - int(time.time()) % period
     return None

@@ -132,6 +132,8 @@ _db["ENGINE"] = "platform_core.db"
 # keep connection lifetime bounded.
 _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
+# An unreachable database fails a request in seconds (answered 503, platform_core.errors).
+_db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -164,6 +166,16 @@ CACHES["platform"] = {
 # this many seconds of its commit. LOCAL_CACHE_MAX_AGE bounds any record's age regardless.
 LOCAL_CACHE_CHECK_SECONDS = env.float("LOCAL_CACHE_CHECK_SECONDS", default=0.25)
 LOCAL_CACHE_MAX_AGE = env.float("LOCAL_CACHE_MAX_AGE", default=60.0)
+# Cache failures degrade to the database (platform_core.cache): short socket timeouts, and
+# after a failure Redis is skipped for CACHE_BREAKER_SECONDS (per process).
+CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=0.25)
+CACHE_BREAKER_SECONDS = env.float("CACHE_BREAKER_SECONDS", default=5.0)
+if REDIS_URL:
+    CACHES["default"]["BACKEND"] = "platform_core.cache.ResilientRedisCache"
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": CACHE_SOCKET_TIMEOUT,
+        "socket_timeout": CACHE_SOCKET_TIMEOUT,
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
@@ -172,7 +184,36 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task whose worker died is redelivered once its message has been unacknowledged for the
+# visibility timeout (kombu's Redis transport; its default is an hour). Every task must end
+# before that, or a still-running task would be delivered again: the hard time limit is
+# below it, and long work (settlement, fan-outs) goes in chunks that re-enqueue themselves.
+# The unacked sweep runs every 5 s, so a dead worker's task restarts within
+# CELERY_VISIBILITY_TIMEOUT + 5 s (55 s by default). A pool process killed under a running
+# worker is requeued at once (task_reject_on_worker_lost).
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=50)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=max(5, CELERY_VISIBILITY_TIMEOUT - 5))
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=max(4, CELERY_VISIBILITY_TIMEOUT - 10))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+    # a frozen broker (SIGSTOP, a dead route) fails a publish in seconds, never hangs it
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
+    "socket_connect_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
+    "health_check_interval": 10,
+}
+# A publish after commit that fails leaves its outbox row to the relay; for this long after
+# a failure, a process does not try the broker again in the request path.
+BROKER_BREAKER_SECONDS = env.float("BROKER_BREAKER_SECONDS", default=5.0)
+OUTBOX_PUBLISH_TIMEOUT = env.float("OUTBOX_PUBLISH_TIMEOUT", default=1.0)
+OUTBOX_RELAY_SECONDS = env.float("OUTBOX_RELAY_SECONDS", default=10.0)
 CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {
+        "task": "platform_core.outbox_relay",
+        "schedule": OUTBOX_RELAY_SECONDS,
+        "options": {"expires": OUTBOX_RELAY_SECONDS},
+    },
     "refill-schema-pool": {"task": "tenants.refill_schema_pool", "schedule": 60.0},
     "billing-dunning": {"task": "billing.run_dunning", "schedule": 900.0},
     "order-timers": {"task": "orders.run_timers_all_shops", "schedule": 60.0},

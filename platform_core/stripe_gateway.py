@@ -3,6 +3,7 @@ or swap the SDK's HTTP client (``set_http_client``) to assert the exact requests
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import stripe
@@ -42,9 +43,29 @@ def v1() -> Any:
     return client().v1
 
 
-def construct_event(payload: bytes, signature: str) -> Any:
-    """Verify the signature against the raw body; raises ValueError or SignatureVerificationError."""
-    return stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+# Stripe signs the time it sent an event; the SDK refuses one older than this, and accepts
+# any in the future. We refuse both beyond it (a replayed or pre-dated signature).
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+def construct_event(payload: bytes, signature: str, secret: str | None = None) -> Any:
+    """Verify the signature against the raw body and its timestamp (at most
+    WEBHOOK_TOLERANCE_SECONDS away, past or future); raises ValueError or
+    SignatureVerificationError."""
+    header = signature or ""
+    stamps = [part[2:] for part in header.split(",") if part.strip().startswith("t=")]
+    try:
+        stamp = int(stamps[0].strip()) if stamps else None
+    except ValueError:
+        stamp = None
+    if stamp is not None and stamp > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+        raise stripe.SignatureVerificationError("Timestamp is in the future", header, payload)
+    return stripe.Webhook.construct_event(
+        payload,
+        signature,
+        settings.STRIPE_WEBHOOK_SECRET if secret is None else secret,
+        tolerance=WEBHOOK_TOLERANCE_SECONDS,
+    )
 
 
 StripeError = stripe.StripeError
@@ -59,5 +80,7 @@ RETRYING_TASK: dict[str, Any] = {
     "ignore_result": True,
     "autoretry_for": (stripe.StripeError,),
     "retry_backoff": True,
+    # a countdown longer than the broker's visibility timeout would be delivered twice
+    "retry_backoff_max": 30,
     "max_retries": 8,
 }

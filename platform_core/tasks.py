@@ -1,22 +1,28 @@
-"""Helpers for publishing tasks. A task is published only once the transaction that asked
-for it has committed, so a worker never sees a shop, an order or a row that was rolled back,
-and it runs in the schema of the shop that published it."""
+"""Publishing tasks, and the outbox relay.
+
+Work that must happen after a transaction commits goes through the transactional outbox
+(``platform_core.outbox.enqueue``): a row in the same transaction, published after the
+commit, relayed until the broker takes it. Tasks run in the schema of the shop that
+published them."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from celery import Task
+from celery import Task, shared_task
 from django.db import transaction
 
+from platform_core import outbox
 from platform_core.tenancy import current_schema
 
 log = logging.getLogger(__name__)
 
 
-def publish_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
-    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs))
+def publish_on_commit(task: Task | str, *args: Any, **kwargs: Any) -> None:
+    """``outbox.enqueue``: ``task`` runs once the current transaction commits, in the
+    current shop's schema, and is never lost to a broker outage."""
+    outbox.enqueue(task, *args, **kwargs)
 
 
 def publish_in_background(task: Task, *args: Any, countdown: float = 0, **kwargs: Any) -> None:
@@ -48,4 +54,11 @@ def publish_in_background(task: Task, *args: Any, countdown: float = 0, **kwargs
         except Exception:  # noqa: BLE001 - the caller's work is done and committed: never fail it
             log.exception("could not publish %s; it runs on its next schedule", task.name)
 
-    transaction.on_commit(publish)
+    transaction.on_commit(publish, robust=True)
+
+
+@shared_task(name="platform_core.outbox_relay", acks_late=False, ignore_result=True)
+def outbox_relay() -> int:
+    """Publish outbox rows whose first publishing failed (beat, every OUTBOX_RELAY_SECONDS).
+    Runs only while the broker delivers it, i.e. once the broker is back."""
+    return outbox.relay()

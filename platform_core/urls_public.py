@@ -21,3 +21,4 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(urlconf=__name__), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+handler500 = "platform_core.errors.server_error"

@@ -61,3 +61,4 @@ urlpatterns = [
 ]
 
 handler404 = "shop.storefront.views.not_found"
+handler500 = "platform_core.errors.server_error"

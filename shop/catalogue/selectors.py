@@ -33,7 +33,9 @@ def catalogue_version() -> str:
 
 
 def bump_catalogue_version() -> None:
-    transaction.on_commit(lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, None))
+    """After commit, the next read makes a new version (a delete: when the cache is down, the
+    resilient cache repeats it once the cache answers again, so no stale entry survives)."""
+    transaction.on_commit(lambda: cache.delete(VERSION_KEY), robust=True)
 
 
 def count_products() -> int:

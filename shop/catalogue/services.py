@@ -445,4 +445,4 @@ def image_delete(image: ProductImage) -> None:
     image.delete()
     bump_catalogue_version()
     if name:
-        transaction.on_commit(lambda: storage.delete(name))
+        transaction.on_commit(lambda: storage.delete(name), robust=True)

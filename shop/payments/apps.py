@@ -11,5 +11,5 @@ class PaymentsConfig(AppConfig):
         from shop import events
         from shop.payments import receivers, reconcile  # noqa: F401 - reconcile: how its findings read
 
-        events.order_cancelled.connect(receivers.order_settled, dispatch_uid="payments.order_cancelled")
-        events.order_paid.connect(receivers.order_settled, dispatch_uid="payments.order_paid")
+        events.connect_durable(events.order_cancelled, receivers.order_settled)
+        events.connect_durable(events.order_paid, receivers.order_settled)

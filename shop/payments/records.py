@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from platform_core import outbox
 from platform_core.money import format_money
 from platform_core.tenancy import current_schema
 from shop import events
@@ -36,10 +37,10 @@ OPEN = [P.PENDING, P.FAILED]
 
 
 def publish(task: Any, *args: Any) -> None:
-    """Publish ``task`` once the current transaction commits, in the shop's schema as it is
-    now (tenant-schemas-celery's header, pinned here rather than read at commit time)."""
-    schema = current_schema()
-    transaction.on_commit(lambda: task.apply_async(args=args, headers={"_schema_name": schema}))
+    """Run ``task`` once the current transaction commits, in the shop's schema as it is now,
+    through the transactional outbox (recorded in this transaction: never lost to a broker
+    outage)."""
+    outbox.enqueue(task, *args)
 
 
 def stripe_key(name: str) -> str:

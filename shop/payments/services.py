@@ -217,13 +217,14 @@ def send_refund(refund_pk: int) -> str:
 # --- Stripe webhooks ------------------------------------------------------------------------
 def webhook_receive(payload: bytes, signature: str) -> str:
     """Verify a Stripe event and record it, once, in the schema of the shop its
-    PaymentIntent names. Returns "recorded", "duplicate" or "ignored" (an event that is not
-    about a shop's payment, e.g. a subscription invoice's); raises WebhookRefused."""
+    PaymentIntent names. Returns "recorded", "duplicate", "requeued" (a retry of one whose
+    processing has not finished) or "ignored" (an event that is not about a shop's payment,
+    e.g. a subscription invoice's); raises WebhookRefused."""
     secret = settings.STRIPE_PAYMENTS_WEBHOOK_SECRET
     if not secret:
         raise WebhookRefused("not_configured")
     try:
-        event = stripe.Webhook.construct_event(payload, signature, secret)
+        event = gateway.construct_event(payload, signature, secret)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise WebhookRefused("invalid_signature") from exc
     data = event.to_dict()
@@ -247,11 +248,13 @@ def webhook_receive(payload: bytes, signature: str) -> str:
             event_id=str(data["id"]),
             defaults={"type": data["type"], "payment_intent": str(intent.get("id") or ""), "payload": data},
         )
-        if created:
-            from shop.payments.tasks import process_payment_event
-
-            records.publish(process_payment_event, record.event_id)
-    return "recorded" if created else "duplicate"
+        if created or record.processed_at is None:
+            # new, or Stripe's retry of one whose processing has not finished (its task may
+            # have been lost with a worker): queued (again); processing is idempotent
+            records.publish("payments.process_event", record.event_id)
+    if created:
+        return "recorded"
+    return "duplicate" if record.processed_at is not None else "requeued"
 
 
 def process_event(event_id: str) -> str:

@@ -110,7 +110,7 @@ def forget_published_row() -> None:
     """Drop the cached choice now and again at commit (a request between the two may have
     cached the state from before the change)."""
     cache.delete(ROW_KEY)
-    transaction.on_commit(lambda: cache.delete(ROW_KEY))
+    transaction.on_commit(lambda: cache.delete(ROW_KEY), robust=True)
 
 
 @dataclass

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def events_at_once() -> Iterator[None]:
-    with mock.patch("shop.events.transaction.on_commit", side_effect=lambda f: f()):
+    with mock.patch("shop.events.transaction.on_commit", side_effect=lambda f, robust=False: f()):
         yield
 
 
