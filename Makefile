@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check serve migrate seed worker beat venv clean-db helm-check
+.PHONY: demo test test-long lint typecheck check serve migrate seed worker beat venv clean-db helm-check
 
 # (re)create the virtualenv when the requirements change
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/test.txt
@@ -38,6 +38,11 @@ test: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 	bash scripts/ensure_browser.sh
 	$(VENV)/bin/pytest
+
+## make test-long: the long fault drills (tests/faults, marked `long`): a frozen broker during writes,
+## a whole worker killed with the production visibility timeout, PostgreSQL away for half a minute
+test-long: $(STAMP)
+	$(VENV)/bin/pytest tests/faults -m long -s
 
 migrate: $(STAMP)
 	$(PY) manage.py migrate_all

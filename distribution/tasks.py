@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import get_tenant_model, schema_context
 
@@ -18,7 +19,13 @@ from platform_core import outbox
 log = logging.getLogger(__name__)
 # twice the beat interval (600 s): a run that was late or failed is covered by the next
 GRADE_WINDOW = timedelta(minutes=20)
-SETTLE_SECONDS_PER_TASK = 20
+
+
+def settle_seconds_per_task() -> float:
+    """Half the soft time limit, at most 20 s: a task ends long before its message could be
+    delivered again (the broker's visibility timeout)."""
+    soft = float(getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", None) or 40)
+    return max(1.0, min(20.0, soft / 2))
 
 
 @shared_task(name="distribution.order_paid", acks_late=True, ignore_result=True)
@@ -45,7 +52,7 @@ def settle_due() -> int:
     # in chunks that end well before the broker's visibility timeout: a long settlement
     # goes on in a new task (through the outbox), never runs past the point where a dead
     # worker's task is redelivered
-    deadline = time.monotonic() + SETTLE_SECONDS_PER_TASK
+    deadline = time.monotonic() + settle_seconds_per_task()
     settled = settlement.settle_due(deadline=deadline)
     if time.monotonic() > deadline and settlement.due_lines(timezone.now()).exists():
         outbox.enqueue("distribution.settle_due")

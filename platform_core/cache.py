@@ -163,8 +163,8 @@ class ResilientRedisCache(RedisCache):
         if self._call(missing, self._cache.delete_many, safe) is missing:
             self._remember_deletes(safe)
 
-    def clear(self) -> bool:
-        return bool(self._call(False, self._cache.clear))
+    def clear(self) -> None:
+        self._call(None, self._cache.clear)
 
     # --- counters: the caller decides ---------------------------------------------------------
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> int:

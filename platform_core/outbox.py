@@ -184,12 +184,12 @@ def _publish(rows: Any, limit: int) -> tuple[int, bool]:
         if sent:
             OutboxMessage.objects.filter(pk__in=sent).delete()
         if failure is not None:
-            row, exc = failure
-            attempts = row.attempts + 1
-            OutboxMessage.objects.filter(pk=row.pk).update(
+            refused, error = failure
+            attempts = refused.attempts + 1
+            OutboxMessage.objects.filter(pk=refused.pk).update(
                 attempts=attempts,
                 available_at=timezone.now() + timedelta(seconds=min(2**attempts, MAX_BACKOFF_SECONDS)),
-                last_error=f"{exc.__class__.__name__}: {exc}"[:255],
+                last_error=f"{error.__class__.__name__}: {error}"[:255],
             )
     if failure is not None:
         _broker_failed(failure[1])

@@ -200,9 +200,9 @@ class Service:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGQUIT)  # quick shutdown (gunicorn, Celery's cold one)
             try:
-                self.process.wait(15)
+                self.process.wait(5)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
@@ -279,16 +279,17 @@ def services(request: Any) -> Iterator[Services]:
             yield found
         finally:
             found.stop_all()
-            if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+            call = getattr(request.node, "rep_call", None)
+            if call is not None and call.failed:
                 for service in found.started:
                     print(f"--- {service.name} log (tail) ---\n{service.log()[-4000:]}")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    report = yield
     setattr(item, "rep_" + report.when, report)
+    return report
 
 
 # --- HTTP -----------------------------------------------------------------------------------------
@@ -345,6 +346,9 @@ class TcpProxy:
                 client, _addr = listener.accept()
             except OSError:
                 return
+            if self.listener is not listener:  # cut meanwhile
+                client.close()
+                return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:
@@ -374,6 +378,10 @@ class TcpProxy:
 
     def cut(self) -> None:
         if self.listener is not None:
+            try:
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
+            except OSError:
+                pass
             self.listener.close()
             self.listener = None
         with self.lock:
@@ -388,3 +396,8 @@ class TcpProxy:
 
     def close(self) -> None:
         self.cut()
+
+
+# localstripe, its webhook sink and Stripe settings for shop payments (tests/payments)
+from tests.billing.conftest import localstripe_url, stripe_on, webhook_sink  # noqa: E402, F401
+from tests.payments.conftest import payments_on  # noqa: E402, F401

@@ -189,6 +189,6 @@ def test_every_after_commit_step_is_isolated(alpha: Any) -> None:
         events.publish(events.order_shipped, order=object())
         bump_catalogue_version()
         forget_published_row()
-        hooks = connection.run_on_commit[before:]
-        assert len(hooks) == 4 and all(robust for _sids, _func, robust in hooks)
+        hooks: list[Any] = list(connection.run_on_commit[before:])
+        assert len(hooks) == 4 and all(hook[2] for hook in hooks)  # (savepoints, function, robust)
         transaction.set_rollback(True)
