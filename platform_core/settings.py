@@ -223,7 +223,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Without a broker (tasks eager: the demo), the web process's background thread
 # (platform_core.background) runs these beat entries itself; the others need `make beat`.
-EMBEDDED_BEAT = ["refill-schema-pool"]
+EMBEDDED_BEAT = ["refill-schema-pool", "outbox-relay"]
 
 # --- shops --------------------------------------------------------------------------
 # Ready, migrated schemas kept for instant signup; refilled in the background.
