@@ -442,25 +442,26 @@ def build_tree(members: int, orders: int, seed: int) -> dict[str, float]:
             "INSERT INTO orders_order (id, number, status, fulfilment, currency, goods_total, discount_total, "
             "shipping_fee, payable, amount_paid, address, store_id_snapshot, store, pickup_code, note, carrier, "
             "tracking_number, pay_by, created_at, paid_at, shipped_at, delivered_at, completed_at, cancelled_at, "
-            "cancel_reason, member_id, paid_reference) "
+            "cancel_reason, member_id, paid_reference, shipping_refunded) "
             "SELECT id, 'T' || lpad(id::text, 12, '0'), 'completed', 'delivery', 'CNY', amount, 0, 0, amount, amount, "
             "'{}', NULL, '{}', '', '', '', '', now() - interval '40 days', now() - interval '40 days', "
             "now() - interval '40 days', now() - interval '38 days', now() - interval '35 days', "
-            "now() - interval '20 days', NULL, '', member_id, '' FROM bench_sale"
+            "now() - interval '20 days', NULL, '', member_id, '', 0 FROM bench_sale"
         )
         sql(
             "INSERT INTO orders_orderline (id, product_id_snapshot, product_name, sku_label, quantity, unit_price, "
-            "list_price, activity_discount, promotion_share, coupon_share, amount_paid, order_id, sku_id) "
-            "SELECT id, %s, %s, '', 1, amount, NULL, 0, 0, 0, amount, id, %s FROM bench_sale",
+            "list_price, activity_discount, promotion_share, coupon_share, amount_paid, order_id, sku_id, "
+            "refunded_amount, refunded_quantity) "
+            "SELECT id, %s, %s, '', 1, amount, NULL, 0, 0, 0, amount, id, %s, 0, 0 FROM bench_sale",
             [sku.product_id, sku.product.name, sku.pk],
         )
         for level, rate, earner in ((1, 1000, "d.parent_id"), (2, 500, "p.parent_id")):
             sql(
                 "INSERT INTO distribution_commissionline (level, self_purchase, rate_source, rate_bp, fixed_amount, "
                 "quantity, base, grade_name, amount, refunded_base, reversed_amount, clawed_back, status, created_at, "
-                "settled_at, buyer_id, order_id, order_line_id, distributor_id) "
+                "settled_at, buyer_id, order_id, order_line_id, distributor_id, cap_bp) "
                 f"SELECT %s, false, 'default', %s, NULL, 1, s.amount, '', s.amount * %s / 10000, 0, 0, 0, 'settled', "
-                f"now() - interval '40 days', now() - interval '13 days', s.member_id, s.id, s.id, {earner} "
+                f"now() - interval '40 days', now() - interval '13 days', s.member_id, s.id, s.id, {earner}, 10000 "
                 "FROM bench_sale s JOIN distribution_distributor d ON d.id = s.member_id "
                 "JOIN distribution_distributor p ON p.id = d.parent_id "
                 f"WHERE {earner} IS NOT NULL",
@@ -723,6 +724,7 @@ def build_settlement(lines: int, peer_lines: int, distributors: int) -> dict[str
     orders = (lines + peer_lines) // 2
     due_orders = lines // 2
     sql("SELECT setseed(0.1234)")
+    sql("DROP TABLE IF EXISTS bench_sale")
     sql(
         "CREATE TEMP TABLE bench_sale AS SELECT g AS id, 100 + floor(random() * (%s - 99))::bigint AS member_id, "
         "(990 + floor(random() * 49010))::int AS amount, g <= %s AS due FROM generate_series(1, %s) g",
@@ -732,26 +734,27 @@ def build_settlement(lines: int, peer_lines: int, distributors: int) -> dict[str
         "INSERT INTO orders_order (id, number, status, fulfilment, currency, goods_total, discount_total, "
         "shipping_fee, payable, amount_paid, address, store_id_snapshot, store, pickup_code, note, carrier, "
         "tracking_number, pay_by, created_at, paid_at, shipped_at, delivered_at, completed_at, cancelled_at, "
-        "cancel_reason, member_id, paid_reference) "
+        "cancel_reason, member_id, paid_reference, shipping_refunded) "
         "SELECT id, 'S' || lpad(id::text, 12, '0'), 'completed', 'delivery', 'CNY', amount, 0, 0, amount, amount, "
         "'{}', NULL, '{}', '', '', '', '', now() - interval '50 days', now() - interval '50 days', "
         "now() - interval '50 days', now() - interval '48 days', now() - interval '45 days', "
-        "CASE WHEN due THEN now() - interval '30 days' ELSE now() END, NULL, '', member_id, '' FROM bench_sale"
+        "CASE WHEN due THEN now() - interval '30 days' ELSE now() END, NULL, '', member_id, '', 0 FROM bench_sale"
     )
     sql(
         "INSERT INTO orders_orderline (id, product_id_snapshot, product_name, sku_label, quantity, unit_price, "
-        "list_price, activity_discount, promotion_share, coupon_share, amount_paid, order_id, sku_id) "
-        "SELECT id, %s, %s, '', 1, amount, NULL, 0, 0, 0, amount, id, %s FROM bench_sale",
+        "list_price, activity_discount, promotion_share, coupon_share, amount_paid, order_id, sku_id, "
+        "refunded_amount, refunded_quantity) "
+        "SELECT id, %s, %s, '', 1, amount, NULL, 0, 0, 0, amount, id, %s, 0, 0 FROM bench_sale",
         [sku.product_id, sku.product.name, sku.pk],
     )
     # line ids: 2 * order - 1 (level 1, the buyer's parent), 2 * order (level 2, grandparent)
     sql(
         "INSERT INTO distribution_commissionline (id, level, self_purchase, rate_source, rate_bp, fixed_amount, "
         "quantity, base, grade_name, amount, refunded_base, reversed_amount, clawed_back, status, created_at, "
-        "settled_at, buyer_id, order_id, order_line_id, distributor_id) "
+        "settled_at, buyer_id, order_id, order_line_id, distributor_id, cap_bp) "
         "SELECT 2 * s.id - 2 + l.level, l.level, false, 'default', l.rate, NULL, 1, s.amount, '', "
         "s.amount * l.rate / 10000, 0, 0, 0, 'pending', now() - interval '50 days', NULL, s.member_id, s.id, s.id, "
-        "CASE l.level WHEN 1 THEN s.member_id / 10 ELSE s.member_id / 100 END "
+        "CASE l.level WHEN 1 THEN s.member_id / 10 ELSE s.member_id / 100 END, 10000 "
         "FROM bench_sale s CROSS JOIN (VALUES (1, 1000), (2, 500)) AS l(level, rate) ORDER BY 1"
     )
     sql("INSERT INTO distribution_ordercommission (order_id, lines, computed_at) SELECT id, 2, now() FROM bench_sale")

@@ -207,8 +207,9 @@ def test_the_web_process_starts_the_worker_only_without_a_broker(monkeypatch: py
         app.conf.task_always_eager = True
         worker = background.start_embedded_worker()
         assert worker is not None and started == [worker]
-        assert [p.name for p in worker._periodic] == ["tenants.refill_schema_pool"]  # beat's entry, every 60 s
-        assert [p.every for p in worker._periodic] == [60.0]
+        # beat's entries: the pool every 60 s, the outbox relay every OUTBOX_RELAY_SECONDS
+        assert [p.name for p in worker._periodic] == ["tenants.refill_schema_pool", "platform_core.outbox_relay"]
+        assert [p.every for p in worker._periodic] == [60.0, 10.0]
     finally:
         app.conf.task_always_eager = True
         use_worker(previous)

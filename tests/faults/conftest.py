@@ -401,3 +401,75 @@ class TcpProxy:
 # localstripe, its webhook sink and Stripe settings for shop payments (tests/payments)
 from tests.billing.conftest import localstripe_url, stripe_on, webhook_sink  # noqa: E402, F401
 from tests.payments.conftest import payments_on  # noqa: E402, F401
+
+
+class StripeProxy:
+    """In front of localstripe, as the worker's ``STRIPE_API_BASE``. It gives localstripe
+    Stripe's documented idempotency (a POST repeated with the same ``Idempotency-Key`` gets
+    the first answer, never a second object), which localstripe lacks, and can hold the
+    answer to a refund creation (after localstripe made it) until released: the point where
+    a worker dies mid-refund."""
+
+    def __init__(self, target: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlparse
+
+        self.target = urlparse(target)
+        self.answers: dict[str, tuple[int, list[tuple[str, str]], bytes]] = {}
+        self.forwarded: list[str] = []
+        self.replayed: list[str] = []
+        self.hold_refunds = threading.Event()
+        self.refund_reached = threading.Event()
+        self.release = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                key = self.headers.get("Idempotency-Key") if self.command == "POST" else None
+                if key and key in proxy.answers:
+                    proxy.replayed.append(f"{self.command} {self.path}")
+                    status, headers, answer = proxy.answers[key]
+                else:
+                    conn = http.client.HTTPConnection(
+                        proxy.target.hostname or "127.0.0.1", proxy.target.port, timeout=30
+                    )
+                    headers_out = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                    conn.request(self.command, self.path, body=body, headers=headers_out)
+                    reply = conn.getresponse()
+                    answer = reply.read()
+                    status = reply.status
+                    headers = [
+                        (k, v) for k, v in reply.getheaders() if k.lower() not in ("transfer-encoding", "connection")
+                    ]
+                    conn.close()
+                    proxy.forwarded.append(f"{self.command} {self.path}")
+                    if key:
+                        proxy.answers[key] = (status, headers, answer)
+                    if self.command == "POST" and self.path.startswith("/v1/refunds") and proxy.hold_refunds.is_set():
+                        proxy.refund_reached.set()
+                        proxy.release.wait(30)
+                try:
+                    self.send_response(status)
+                    for k, v in headers:
+                        if k.lower() != "content-length":
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except OSError:
+                    pass  # the caller died while we held its answer
+
+            do_GET = do_POST = do_DELETE = _relay  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
