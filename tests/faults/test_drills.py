@@ -419,7 +419,14 @@ def run_database_drill(
     cut_at = time.monotonic()
     time.sleep(down_seconds / 2)
     # (pages and lists the cache holds may still be served; these always need the database)
-    answers["api"] = http_request(port, "GET", f"/api/v1/catalogue/products/{sku.product_id}/", host(tenant))
+    answers["api"] = http_request(
+        port,
+        "POST",
+        "/api/v1/members/login/",
+        host(tenant),
+        body=b'{"login": "13900000009", "password": "whatever-1"}',
+        headers={"Content-Type": "application/json"},
+    )
     answers["page"] = http_request(port, "GET", "/cart/", host(tenant), headers={"Accept-Language": "zh-hans"})
     time.sleep(down_seconds / 2)
     restoring_at = time.monotonic()
