@@ -423,6 +423,29 @@ class ConsoleWithdrawalAPI(ConsoleAPI):
         return Response(withdrawal_data(found, debt=True))
 
 
+class ConsoleReconciliationAPI(ConsoleAPI):
+    @extend_schema(responses={200: dict}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        """The latest money reconciliation of this shop (nightly): ``{"checked_at",
+        "problems", "findings": [{"code", "subject", "figures", "message"}], "more"}`` (null
+        ``checked_at`` and ``problems``: not checked yet)."""
+        from distribution.console import reconciliation_view
+        from platform_core.tenancy import current_schema
+
+        found = reconciliation_view(current_schema())
+        return Response(found or {"checked_at": None, "problems": None, "findings": [], "more": 0})
+
+    @extend_schema(request=None, responses={200: dict}, tags=TAGS)
+    def post(self, request: Request) -> Response:
+        """Run it now."""
+        from distribution import verify
+        from distribution.console import reconciliation_view
+        from platform_core.tenancy import current_schema
+
+        verify.verify_and_record()
+        return Response(reconciliation_view(current_schema()))
+
+
 class ConsoleFlagsAPI(ConsoleAPI):
     """Compliance and fraud flags for the merchant to look at (nothing is blocked)."""
 

@@ -284,8 +284,43 @@ class DistributionOverview(ConsoleView):
                 "periods": [(k, PERIOD_LABELS[k]) for k in selectors.PERIODS],
                 "status_counts": [(label, found["distributors"][value]) for value, label in Distributor.Status.choices],
                 "settings": DistributionSettings.current(),
+                "reconciliation": reconciliation_view(self.shop.schema_name),
             },
         )
+
+
+def reconciliation_view(schema_name: str) -> dict[str, Any] | None:
+    """The latest reconciliation of this shop, its findings in the reader's language."""
+    from distribution import verify
+    from platform_core.checks import describe, latest
+
+    run = latest(schema_name, verify.CHECK)
+    if run is None:
+        return None
+    return {
+        "checked_at": run.checked_at,
+        "problems": run.problems,
+        "findings": [{**f, "message": describe(f)} for f in run.findings],
+        "more": max(0, run.problems - len(run.findings)),
+    }
+
+
+class ReconcileNow(ConsoleView):
+    """Run the money reconciliation of this shop now (the nightly job's own check)."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from distribution import verify
+
+        found = verify.verify_and_record()
+        if found:
+            messages.error(
+                request,
+                _("The reconciliation found %(n)s problem(s): see below, and contact support if you need help.")
+                % {"n": found},
+            )
+        else:
+            messages.success(request, _("Reconciled to the fen: nothing found."))
+        return HttpResponseRedirect(reverse("distribution-console:overview") + "#reconciliation")
 
 
 class CommissionLineList(ConsoleView):

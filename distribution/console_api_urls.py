@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("members/<int:pk>/binding/", api.ConsoleMemberBindingAPI.as_view(), name="member-binding"),
     path("commissions/", api.ConsoleCommissionsAPI.as_view(), name="commissions"),
     path("flags/", api.ConsoleFlagsAPI.as_view(), name="flags"),
+    path("reconciliation/", api.ConsoleReconciliationAPI.as_view(), name="reconciliation"),
     path("overview/", api.ConsoleOverviewAPI.as_view(), name="overview"),
     path("rankings/", api.ConsoleRankingsAPI.as_view(), name="rankings"),
     path("withdrawals/", api.ConsoleWithdrawalsAPI.as_view(), name="withdrawals"),

@@ -6,6 +6,7 @@ app_name = "distribution-console"
 urlpatterns = [
     path("", console.DistributionOverview.as_view(), name="overview"),
     path("settings/", console.DistributionSettingsPage.as_view(), name="settings"),
+    path("reconcile/", console.ReconcileNow.as_view(), name="reconcile"),
     path("commissions/", console.CommissionLineList.as_view(), name="commissions"),
     path("bindings/", console.BindingLookup.as_view(), name="bindings"),
     path("members/<int:pk>/binding/", console.MemberBindingPage.as_view(), name="member-binding"),

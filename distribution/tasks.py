@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import get_tenant_model, schema_context
 
-from distribution import commission, dividends, grades, settlement
+from distribution import commission, dividends, grades, settlement, verify
 from distribution.receivers import current_tenant
 from platform_core import outbox
 
@@ -59,6 +59,14 @@ def settle_due() -> int:
         return settled
     dividends.dividends_for_month(tenant)
     return settled
+
+
+@shared_task(name="distribution.verify_shop", acks_late=True, ignore_result=True)
+def verify_shop() -> int:
+    """Reconcile this shop's money (``distribution.verify``) and keep the findings where the
+    merchant's console and the operator console show them. Run every night in every shop
+    (``platform_core.every_shop``). Returns the number of findings."""
+    return verify.verify_and_record()
 
 
 @shared_task(name="distribution.settle_all_shops", acks_late=True, ignore_result=True)

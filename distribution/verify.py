@@ -49,6 +49,22 @@ def verify_shop() -> list[Finding]:
     return found
 
 
+def verify_and_record() -> int:
+    """Run the verifier in the current shop and keep its findings (``platform_core.checks``)
+    for the consoles; a finding is logged too. Returns how many were found."""
+    import logging
+
+    from platform_core.checks import record
+    from platform_core.tenancy import current_schema
+
+    found = verify_shop()
+    schema = current_schema()
+    record(schema, CHECK, found)
+    if found:
+        logging.getLogger(__name__).warning("reconciliation: %s finding(s) in %s", len(found), schema)
+    return len(found)
+
+
 def rule_amount(line: CommissionLine) -> int:
     """What the line's snapshotted rule gives on its base, before the cap across levels."""
     if line.fixed_amount is not None:

@@ -4,11 +4,14 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from platform_core.accounts.models import User
 from platform_core.audit import record_operator_action
-from platform_core.models import OperatorAuditEntry
-from platform_core.operator import operator_site
+from platform_core.checks import describe
+from platform_core.models import OperatorAuditEntry, ShopCheck
+from platform_core.operator import metrics_providers, operator_site
 
 
 @admin.register(OperatorAuditEntry, site=operator_site)
@@ -50,3 +53,53 @@ class OperatorUserAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         record_operator_action(request.user, "operator.user_deleted", None, {"email": obj.email}, {})
         super().delete_model(request, obj)
+
+
+class WithFindings(admin.SimpleListFilter):
+    title = _("findings")
+    parameter_name = "found"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("With findings")), ("no", _("Nothing found"))]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == "yes":
+            return queryset.filter(problems__gt=0)
+        if self.value() == "no":
+            return queryset.filter(problems=0)
+        return queryset
+
+
+@admin.register(ShopCheck, site=operator_site)
+class ShopCheckAdmin(admin.ModelAdmin):
+    """The nightly consistency checks of every shop (the money reconciliation), worst first."""
+
+    list_display = ["tenant", "name", "problems", "checked_at"]
+    list_filter = [WithFindings, "name"]
+    search_fields = ["tenant__slug", "tenant__name"]
+    fields = ["tenant", "name", "problems", "checked_at", "described"]
+    readonly_fields = ["tenant", "name", "problems", "checked_at", "described"]
+
+    @admin.display(description=_("findings"))
+    def described(self, obj: ShopCheck) -> str:
+        rows = [
+            format_html("<li><code>{}</code> {}: {}</li>", f.get("code"), f.get("subject"), describe(f))
+            for f in obj.findings
+        ]
+        more = obj.problems - len(obj.findings)
+        tail = format_html("<li>… {}</li>", _("and %(n)s more") % {"n": more}) if more > 0 else ""
+        return format_html("<ul>{}{}</ul>", format_html_join("", "{}", ((r,) for r in rows)), tail)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _check_metrics() -> list[tuple[str, Any]]:
+    return [(str(_("Shops with reconciliation findings")), ShopCheck.objects.filter(problems__gt=0).count())]
+
+
+if _check_metrics not in metrics_providers:
+    metrics_providers.append(_check_metrics)

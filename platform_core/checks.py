@@ -40,3 +40,33 @@ def describe(finding: Finding | dict[str, Any]) -> str:
         return sentence(found.figures)
     except (KeyError, TypeError, ValueError):
         return f"{found.code}: {found.figures}"
+
+
+def record(schema_name: str, name: str, found: list[Finding]) -> Any:
+    """Keep the latest run of check ``name`` over the shop of ``schema_name`` (its count,
+    and the first ``MAX_KEPT`` findings), in the public schema. Safe to repeat."""
+    from django.utils import timezone
+    from django_tenants.utils import get_tenant_model
+
+    from platform_core.models import ShopCheck
+
+    tenant_id = get_tenant_model().objects.filter(schema_name=schema_name).values_list("pk", flat=True).first()
+    if tenant_id is None:
+        return None
+    made, _created = ShopCheck.objects.update_or_create(
+        tenant_id=tenant_id,
+        name=name,
+        defaults={
+            "problems": len(found),
+            "findings": [f.as_dict() for f in found[:MAX_KEPT]],
+            "checked_at": timezone.now(),
+        },
+    )
+    return made
+
+
+def latest(schema_name: str, name: str) -> Any:
+    """The latest run of check ``name`` over this shop, or None."""
+    from platform_core.models import ShopCheck
+
+    return ShopCheck.objects.filter(tenant__schema_name=schema_name, name=name).first()

@@ -75,3 +75,25 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}{tuple(self.args)} in {self.schema_name}"
+
+
+class ShopCheck(models.Model):
+    """The latest run of one consistency check over one shop (the money reconciliation of
+    ``distribution_verify``, …): when, how many findings, and the first of them (as
+    ``platform_core.checks.Finding`` dicts). Written by the check's task in the shop's
+    schema; read by the operator console and the shop's own console."""
+
+    tenant = models.ForeignKey(settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="checks")
+    name = models.CharField(_("check"), max_length=40)
+    problems = models.PositiveIntegerField(_("findings"), default=0)
+    findings = models.JSONField(_("first findings"), default=list, blank=True)
+    checked_at = models.DateTimeField(_("checked"))
+
+    class Meta:
+        ordering = ["-problems", "-checked_at", "id"]
+        verbose_name = _("shop check")
+        verbose_name_plural = _("shop checks")
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="shop_check_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.problems}"

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -220,6 +221,12 @@ CELERY_BEAT_SCHEDULE = {
     "group-buy-expiry": {"task": "marketing.expire_groups_all_shops", "schedule": 60.0},
     "payments-retry": {"task": "payments.retry_all_shops", "schedule": 300.0},
     "distribution-settle": {"task": "distribution.settle_all_shops", "schedule": 600.0},
+    # every night, one task per shop: the money reconciliation (findings to both consoles)
+    "distribution-verify": {
+        "task": "platform_core.every_shop",
+        "args": ["distribution.verify_shop"],
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 # Without a broker (tasks eager: the demo), the web process's background thread
 # (platform_core.background) runs these beat entries itself; the others need `make beat`.
@@ -267,6 +274,7 @@ LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
+CELERY_TIMEZONE = TIME_ZONE  # beat's crontab entries (the nightly reconciliation) in the platform's time
 USE_I18N = True
 USE_TZ = True
 

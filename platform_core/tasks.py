@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from django.db import transaction
 
 from platform_core import outbox
@@ -62,3 +62,36 @@ def outbox_relay() -> int:
     """Publish outbox rows whose first publishing failed (beat, every OUTBOX_RELAY_SECONDS).
     Runs only while the broker delivers it, i.e. once the broker is back."""
     return outbox.relay()
+
+
+def fan_out(task_name: str) -> int:
+    """Publish the task ``task_name`` once per shop (active or suspended), each carrying the
+    shop's schema: one small task per shop, so one shop's failure or slowness never holds
+    up another. Returns how many were published."""
+    from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
+
+    if task_name not in current_app.tasks:  # (a process that has not imported the apps' tasks yet)
+        current_app.autodiscover_tasks(force=True)
+    task = current_app.tasks[task_name]
+    schemas = (
+        get_tenant_model()
+        .objects.exclude(schema_name=get_public_schema_name())
+        .filter(status__in=["active", "suspended"])
+        .order_by("id")
+        .values_list("schema_name", flat=True)
+    )
+    count = 0
+    for schema in schemas.iterator():
+        try:
+            with schema_context(schema):
+                task.apply_async(headers={"_schema_name": schema})
+            count += 1
+        except Exception:  # noqa: BLE001 - (eager mode runs it here) one shop never stops the others
+            log.exception("%s in %s failed", task_name, schema)
+    return count
+
+
+@shared_task(name="platform_core.every_shop", acks_late=True, ignore_result=True)
+def every_shop(task_name: str) -> int:
+    """Beat's per-shop fan-out: ``{"task": "platform_core.every_shop", "args": [name]}``."""
+    return fan_out(task_name)
