@@ -40,10 +40,13 @@ test: $(STAMP)
 	bash scripts/ensure_browser.sh
 	$(VENV)/bin/pytest
 
-## make test-long: the long fault drills (tests/faults, marked `long`): a frozen broker during writes,
-## a whole worker killed with the production visibility timeout, PostgreSQL away for half a minute
+## make test-long: the long variants of bounded tests (not run by `make test`): the long fault drills
+## (tests/faults, marked `long`: a frozen broker during writes, a whole worker killed with the production
+## visibility timeout, PostgreSQL away for half a minute), then the money state machine over 10,000
+## histories of up to 10 steps (about 1.5-2 h on 2 cores)
 test-long: $(STAMP)
 	$(VENV)/bin/pytest tests/faults -m long -s
+	MONEY_EXAMPLES=10000 MONEY_STEPS=10 $(VENV)/bin/pytest -s tests/distribution/test_money_machine.py
 
 migrate: $(STAMP)
 	$(PY) manage.py migrate_all
