@@ -80,7 +80,7 @@ class ShopCheckAdmin(admin.ModelAdmin):
     fields = ["tenant", "name", "problems", "checked_at", "described"]
     readonly_fields = ["tenant", "name", "problems", "checked_at", "described"]
 
-    @admin.display(description=_("findings"))
+    @admin.display(description=_("what was found"))
     def described(self, obj: ShopCheck) -> str:
         rows = [
             format_html("<li><code>{}</code> {}: {}</li>", f.get("code"), f.get("subject"), describe(f))
@@ -94,6 +94,9 @@ class ShopCheckAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

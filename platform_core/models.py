@@ -83,7 +83,9 @@ class ShopCheck(models.Model):
     ``platform_core.checks.Finding`` dicts). Written by the check's task in the shop's
     schema; read by the operator console and the shop's own console."""
 
-    tenant = models.ForeignKey(settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="checks")
+    tenant = models.ForeignKey(
+        settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="checks", verbose_name=_("shop")
+    )
     name = models.CharField(_("check"), max_length=40)
     problems = models.PositiveIntegerField(_("findings"), default=0)
     findings = models.JSONField(_("first findings"), default=list, blank=True)

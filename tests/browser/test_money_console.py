@@ -131,6 +131,7 @@ def test_merchant_refunds_sets_the_cap_and_decides_about_a_debt(
     open_shop: Callable[..., Shop],  # noqa: F811
     screenshots: Path,
 ) -> None:
+    from django.contrib.auth import get_user_model
     from playwright.sync_api import expect
 
     shop = open_shop("money-console", "pro", ["明前龙井", "青瓷杯", "礼盒"])
@@ -202,3 +203,49 @@ def test_merchant_refunds_sets_the_cap_and_decides_about_a_debt(
     row = page.locator(f"#withdrawal-{ids['withdrawal']}")
     expect(row.locator(".decision")).to_contain_text("等下一笔结算还清")
     shot("withdrawals-held")
+
+    # --- the reconciliation: nothing found, then a planted inconsistency is reported ------------
+    page.goto(live_site.url("/console/distribution/", shop=shop.slug))
+    page.get_by_role("button", name=shop_text("Check now")).click()
+    expect(page.locator("#reconciliation")).to_contain_text("分毫不差")
+    shot("reconciliation-clean")
+    orm(lambda: _plant(shop, ids["order"]))
+    page.get_by_role("button", name=shop_text("Check now")).click()
+    expect(page.locator("#reconciliation-banner")).to_be_visible()
+    expect(page.locator("#reconciliation table.findings")).to_contain_text("实付 ¥60.00 的商品已退 ¥90.00")
+    shot("reconciliation-findings")
+
+    # --- the operator console lists the shop with its findings -----------------------------------
+    operator = browsers.shopper.context.browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    op = operator.new_page()
+    orm(_operator)
+    op.goto(live_site.url("/operator/login/"))
+    op.locator("#id_username").fill("op@money.test")
+    op.locator("#id_password").fill("correct-horse-battery-9")
+    op.locator("input[type=submit]").click()
+    op.goto(live_site.url("/operator/platform_core/shopcheck/?found=yes"))
+    expect(op.locator("#result_list")).to_contain_text("money-console")
+    op.locator("#result_list tbody th a").first.click()
+    expect(op.locator("body")).to_contain_text("line_over_refunded")
+    op.screenshot(path=str(screenshots / "money-console--operator-findings.png"), full_page=True)
+    operator.close()
+    orm(lambda: get_user_model().objects.filter(email="op@money.test").delete())
+
+
+def _plant(shop: Shop, order_id: int) -> None:
+    """What the old code could leave behind: a refund part recorded twice for the tea."""
+    from django_tenants.utils import schema_context
+
+    from shop.payments.models import Refund, RefundLine
+
+    with schema_context(shop.schema):
+        refund = Refund.objects.filter(payment__order_id=order_id).order_by("id")[0]
+        part = refund.parts.filter(kind="goods").first()
+        assert part is not None
+        RefundLine.objects.create(refund=refund, kind="goods", order_line_id=part.order_line_id, amount=6000)
+
+
+def _operator() -> None:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("op@money.test", "correct-horse-battery-9")
