@@ -216,7 +216,9 @@ def test_merchant_refunds_sets_the_cap_and_decides_about_a_debt(
     shot("reconciliation-findings")
 
     # --- the operator console lists the shop with its findings -----------------------------------
-    operator = browsers.shopper.context.browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    browser = browsers.shopper.context.browser
+    assert browser is not None
+    operator = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     op = operator.new_page()
     orm(_operator)
     op.goto(live_site.url("/operator/login/"))
