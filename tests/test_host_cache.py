@@ -325,16 +325,6 @@ def _serve(port: int, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.DEVNULL)
 
 
-def _wait_until(port: int, host: str, status: int, limit: float) -> float:
-    began = time.monotonic()
-    while True:
-        if _get(port, host) == status:
-            return time.monotonic() - began
-        if time.monotonic() - began > limit:
-            return float("inf")
-        time.sleep(0.02)
-
-
 def test_a_suspension_reaches_every_process_within_a_second(live_db: list[str], redis_url: str, tmp_path: Path) -> None:
     from tenants.services import shop_signup
 
@@ -362,8 +352,12 @@ def test_a_suspension_reaches_every_process_within_a_second(live_db: list[str], 
                 assert _get(port, host) == 200
         for status, expected in (("suspended", 503), ("active", 200), ("closed", 410), ("active", 200)):
             tenant = tenant_set_status(tenant, status, actor=None, reason="test" if status != "active" else "")
-            waits = [_wait_until(port, host, expected, limit=3.0) for port in ports]
-            assert max(waits) < 1.0, f"{status}: {waits}"
+            # each process looks at the generation at most every LOCAL_CACHE_CHECK_SECONDS: once that much
+            # time has passed (well under the 1 s promised), the very next request sees the change, however
+            # loaded the machine is (no stopwatch on the request itself)
+            time.sleep(settings.LOCAL_CACHE_CHECK_SECONDS + 0.05)
+            assert settings.LOCAL_CACHE_CHECK_SECONDS < 1.0
+            assert [_get(port, host) for port in ports] == [expected, expected], status
             for port in ports:  # and it stays so
                 assert {_get(port, host) for _ in range(6)} == {expected}
     finally:
