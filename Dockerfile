@@ -31,7 +31,7 @@ COPY . .
 RUN if find . -name '*.po' | grep -q .; then \
       apt-get update \
       && apt-get install -y --no-install-recommends gettext \
-      && DATABASE_URL=postgres://x@localhost/x DJANGO_SECRET_KEY=compilemessages-only \
+      && DATABASE_URL=postgres://x@localhost/x DJANGO_SECRET_KEY=build-step-only-compilemessages-signs-nothing \
          python manage.py compilemessages \
       && apt-get purge -y --auto-remove gettext \
       && rm -rf /var/lib/apt/lists/*; \
@@ -40,7 +40,7 @@ RUN if find . -name '*.po' | grep -q .; then \
 # Static files are collected at build time and served by WhiteNoise. Importing the settings
 # needs DATABASE_URL (without it they start an embedded PostgreSQL); collectstatic never
 # connects to it. Byte-code is compiled here because the running image cannot write it.
-RUN DATABASE_URL=postgres://x@localhost/x DJANGO_SECRET_KEY=collectstatic-only \
+RUN DATABASE_URL=postgres://x@localhost/x DJANGO_SECRET_KEY=build-step-only-collectstatic-signs-nothing \
       python manage.py collectstatic --noinput \
  && python -m compileall -q -j 0 /app \
  && mkdir -p /app/media \

@@ -15,22 +15,28 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/test.txt
 
 venv: $(STAMP)
 
+# The demo's secret key: random, written once per install, git-ignored (platform_core/secret_key.py).
+# Production sets DJANGO_SECRET_KEY; without either, the app refuses to start.
+DEMO_KEY := .demo-secret-key
+$(DEMO_KEY): | $(STAMP)
+	$(PY) -m platform_core.secret_key
+
 ## make demo: install, start the embedded PostgreSQL (unless DATABASE_URL is set), migrate,
 ## fill the schema pool, seed an operator and two shops, and serve on :8000 with gunicorn:
 ## one process, DEMO_THREADS (16) threads: at most 17 database connections (the threads and the
 ## background worker) for any number of visitors (scripts/gunicorn_demo.py; bench/demo_load.py)
-demo: $(STAMP)
+demo: $(STAMP) $(DEMO_KEY)
 	$(PY) manage.py migrate_all
 	$(PY) manage.py seed_demo
 	$(VENV)/bin/gunicorn -c scripts/gunicorn_demo.py platform_core.wsgi:application
 
 ## make serve: Django's development server with autoreload, for working on the code (a thread
 ## and a database connection per browser connection: not for load)
-serve: $(STAMP)
+serve: $(STAMP) $(DEMO_KEY)
 	$(PY) manage.py runserver 0.0.0.0:8000
 
 ## make test: lint, types, Django checks, migrations check, then the test suite
-test: $(STAMP)
+test: $(STAMP) $(DEMO_KEY)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
@@ -48,16 +54,16 @@ test-long: $(STAMP)
 	$(VENV)/bin/pytest tests/faults -m long -s
 	MONEY_EXAMPLES=10000 MONEY_STEPS=10 $(VENV)/bin/pytest -s tests/distribution/test_money_machine.py
 
-migrate: $(STAMP)
+migrate: $(STAMP) $(DEMO_KEY)
 	$(PY) manage.py migrate_all
 
-seed: $(STAMP)
+seed: $(STAMP) $(DEMO_KEY)
 	$(PY) manage.py seed_demo
 
-worker: $(STAMP)
+worker: $(STAMP) $(DEMO_KEY)
 	$(VENV)/bin/celery -A platform_core worker -l info
 
-beat: $(STAMP)
+beat: $(STAMP) $(DEMO_KEY)
 	$(VENV)/bin/celery -A platform_core beat -l info
 
 ## make helm-check: render the Helm chart with Helm itself (helm-python-sdk, ~270 MB, in its own

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -17,6 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+# Benchmarks sign nothing that outlives them: a random key unless one is given (the settings
+# refuse to start without one; subprocesses inherit it).
+if not os.environ.get("DJANGO_SECRET_KEY"):
+    os.environ["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
 
 
 def bench_database_url(name: str) -> str:

@@ -8,12 +8,20 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from platform_core import secret_key as _secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="embedded-demo-only-insecure-key-change-me")
+# No built-in default: DJANGO_SECRET_KEY, else the demo's key file that `make demo` writes once
+# per install (git-ignored), else the process refuses to start (platform_core/secret_key.py).
+try:
+    SECRET_KEY = _secret_key.load(BASE_DIR)
+except _secret_key.SecretKeyError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from None
 # The tenant router is the host allow-list: an unknown host gets the 404 page, never a shop.
 # Verified custom domains come and go at run time, so "*" is the default here.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])

@@ -1,8 +1,13 @@
 """Test settings: the same as production settings, with tasks run in-process."""
 
 import os
+import secrets
 
-from platform_core.settings import *  # noqa: F403
+# A random key per test process unless one is given (subprocesses the tests start inherit it).
+if not os.environ.get("DJANGO_SECRET_KEY"):
+    os.environ["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
+
+from platform_core.settings import *  # noqa: E402, F403
 
 CELERY_TASK_ALWAYS_EAGER = True
 # Tests fill the pool explicitly where they exercise it.

@@ -6,3 +6,9 @@ class AccountsConfig(AppConfig):
     name = "platform_core.accounts"
     label = "accounts"
     verbose_name = _("Accounts")
+
+    def ready(self) -> None:
+        from platform_core.accounts import signals
+        from platform_core.accounts.models import User
+
+        signals.connect(User)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -31,6 +32,27 @@ class ConsoleLogin(ShopScopedMixin, auth_views.LoginView):
 
 class ConsoleLogout(ShopScopedMixin, auth_views.LogoutView):  # type: ignore[misc]
     next_page = "console:login"
+
+
+@method_decorator(rate_limit("console-password", "LOGIN_RATE_LIMIT"), name="dispatch")
+class PasswordChangePage(ConsoleView):
+    """The signed-in staff member changes their own password. Their API tokens end with the old
+    password (platform_core.accounts.signals), as do their sessions elsewhere; this one stays."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(PasswordChangeForm(request.user))  # type: ignore[arg-type]  # logged in (ConsoleView)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = PasswordChangeForm(request.user, request.POST)  # type: ignore[arg-type]
+        if not form.is_valid():
+            return self._page(form, status=400)
+        user = form.save()
+        update_session_auth_hash(request, user)
+        messages.success(request, _("Your password was changed. Your API tokens were revoked."))
+        return HttpResponseRedirect(reverse("console:password"))
+
+    def _page(self, form: PasswordChangeForm, status: int = 200) -> HttpResponse:
+        return self.render("shop/console/password.html", {"form": form}, status=status)
 
 
 class ConsoleHome(ConsoleView):
