@@ -78,13 +78,29 @@ def bench_environ(database_url: str, settings_module: str = "platform_core.setti
     return env
 
 
+def database_exists(url: str) -> bool:
+    name = urlsplit(url).path.lstrip("/")
+    conn = _admin_connection(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            return cursor.fetchone() is not None
+    finally:
+        conn.close()
+
+
 @contextmanager
-def throwaway_django(db_name: str, settings_module: str = "platform_core.settings") -> Iterator[str]:
+def throwaway_django(
+    db_name: str, settings_module: str = "platform_core.settings", keep: bool = False
+) -> Iterator[str]:
     """Create ``db_name``, point Django at it and set it up; drop the database at the end.
 
+    With ``keep`` an existing database is reused as it is (its shops stay: for the
+    10,000-shop runs, filled once by bench/fill_shops.py) and nothing is dropped.
     Yields the database URL."""
     url = bench_database_url(db_name)
-    create_database(url)
+    if not (keep and database_exists(url)):
+        create_database(url)
     try:
         env = bench_environ(url, settings_module)
         for key in ("REDIS_URL", "CELERY_TASK_ALWAYS_EAGER"):
@@ -103,8 +119,64 @@ def throwaway_django(db_name: str, settings_module: str = "platform_core.setting
             connections.close_all()
         except Exception as exc:  # noqa: BLE001 - the drop below matters more
             print(f"closing connections: {exc}", file=sys.stderr)
-        drop_database(url)
-        print(f"dropped database {db_name}")
+        if keep:
+            print(f"kept database {db_name} (drop it with: DROP DATABASE {db_name})")
+        else:
+            drop_database(url)
+            print(f"dropped database {db_name}")
+
+
+def fill_shops(prefix: str, target: int, jobs: int = 2, nice: int = 0) -> int:
+    """Create shops ``<prefix>00000``… by ``shop_signup()`` (DDL replay, cheap MD5 password)
+    until ``target`` shops with that prefix exist, over ``jobs`` threads, each with its own
+    connection. ``nice`` > 0 lowers the CPU priority of their PostgreSQL backends (when the
+    server runs on this machine and we may renice it). Resumable. Returns shops created."""
+    import subprocess
+    import threading
+
+    from django.db import connection, connections
+    from django.test import override_settings
+
+    from tenants.models import Tenant
+    from tenants.services import shop_signup
+
+    present = set(Tenant.objects.filter(slug__startswith=prefix).values_list("slug", flat=True))
+    todo = [f"{prefix}{i:05d}" for i in range(target) if f"{prefix}{i:05d}" not in present]
+    if not todo:
+        return 0
+    progress(f"creating {len(todo)} shops ({len(present)} there) over {jobs} connection(s) ...")
+    lock, watch, made = threading.Lock(), Stopwatch(), [0]
+
+    def work() -> None:
+        try:
+            if nice > 0:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    pid = cursor.fetchone()[0]
+                subprocess.run(["renice", "-n", str(nice), "-p", str(pid)], capture_output=True, check=False)
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    slug = todo.pop(0)
+                shop_signup(
+                    name=f"Shop {slug}", slug=slug, email=f"owner@{slug}.bench.test", password="x", tier="standard"
+                )
+                with lock:
+                    made[0] += 1
+                    if made[0] % 250 == 0:
+                        progress(f"  ... {made[0]} ({watch():.0f}s)")
+        finally:
+            connections.close_all()
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        threads = [threading.Thread(target=work) for _ in range(max(1, jobs))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    progress(f"{made[0]} shops in {watch():.1f}s")
+    return made[0]
 
 
 def p95(values: Sequence[float]) -> float:

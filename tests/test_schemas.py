@@ -120,52 +120,83 @@ def test_concurrent_signups_take_different_pooled_schemas_without_waiting(live_d
     assert not PooledSchema.objects.filter(schema_name=second).exists()  # the free one was taken
 
 
-def _make_behind(schema: str) -> None:
+def _make_behind(schema: str, *, content_types: bool = False) -> None:
+    """Take the authtoken app (a CreateModel and three later migrations) out of ``schema``;
+    with ``content_types`` also its content types and permissions (what post_migrate adds)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f'DROP TABLE "{schema}".authtoken_token; DELETE FROM "{schema}".django_migrations WHERE app = %s',
             ["authtoken"],
         )
+        if content_types:
+            cursor.execute(
+                f'DELETE FROM "{schema}".auth_permission WHERE content_type_id IN '
+                f'(SELECT id FROM "{schema}".django_content_type WHERE app_label = %s); '
+                f'DELETE FROM "{schema}".django_content_type WHERE app_label = %s',
+                ["authtoken", "authtoken"],
+            )
 
 
-def test_migrate_all_skips_current_schemas_and_migrates_the_rest_in_parallel(live_db: list[str]) -> None:
+def test_migrate_all_skips_current_schemas_and_migrates_the_rest_compiled(live_db: list[str]) -> None:
     for slug in ("mig-one", "mig-two", "mig-three"):
         live_db.append(slug)
         shop_signup(name=slug, slug=slug, email=f"{slug}@mig.test", password=PASSWORD, tier="standard")
-    _make_behind("shop_mig_one")
-    _make_behind("shop_mig_three")
+    _make_behind("shop_mig_one", content_types=True)
+    _make_behind("shop_mig_three", content_types=True)
     out = StringIO()
-    call_command("migrate_all", skip_public=True, workers=2, stdout=out)
+    call_command("migrate_all", skip_public=True, workers=2, verbosity=2, stdout=out)
     text = out.getvalue()
     assert "2 behind" in text, text
-    assert "shop_mig_one ok" in text and "shop_mig_three ok" in text and "shop_mig_two" not in text
+    # one migration state: Django's migrate runs in the first, its SQL is replayed in the other
+    assert "state 1/1: 2 schema(s) miss 4 migration(s)" in text, text
+    assert "by Django's migrate in shop_mig_one, replayed in 1 more" in text, text
+    assert "shop_mig_three ok" in text and "shop_mig_two" not in text and "Django's migrate in 1" not in text
     assert behind(["shop_mig_one", "shop_mig_two", "shop_mig_three"]) == []
+    # the replayed schema is the migrated template's twin: tables, constraints, indexes,
+    # migration records, content types and permissions
+    template, replayed = catalog(TEMPLATE_SCHEMA), catalog("shop_mig_three")
+    for key in template:
+        assert replayed[key] == template[key], key
     again = StringIO()
     call_command("migrate_all", skip_public=True, stdout=again)
     assert "0 behind" in again.getvalue()
 
 
+def test_migrate_all_without_compiling_runs_djangos_migrate_in_parallel(live_db: list[str]) -> None:
+    for slug in ("nc-one", "nc-two"):
+        live_db.append(slug)
+        shop_signup(name=slug, slug=slug, email=f"{slug}@nc.test", password=PASSWORD, tier="standard")
+        _make_behind(f"shop_{slug.replace('-', '_')}")
+    out = StringIO()
+    call_command("migrate_all", skip_public=True, workers=2, no_compile=True, stdout=out)
+    text = out.getvalue()
+    assert "Django's migrate in 2 schema(s)" in text and "shop_nc_one ok" in text and "shop_nc_two ok" in text
+    assert behind(["shop_nc_one", "shop_nc_two"]) == []
+
+
 def test_migrate_all_reports_a_failure_and_resumes_on_the_next_run(live_db: list[str]) -> None:
-    for slug in ("res-one", "res-two"):
+    for slug in ("res-one", "res-two", "res-three"):
         live_db.append(slug)
         shop_signup(name=slug, slug=slug, email=f"{slug}@res.test", password=PASSWORD, tier="standard")
-    _make_behind("shop_res_one")
-    _make_behind("shop_res_two")
+        _make_behind(f"shop_{slug.replace('-', '_')}")
     with connection.cursor() as cursor:  # something in the way of res-two's migration
         cursor.execute('CREATE TABLE "shop_res_two".authtoken_token (blocker int)')
     out, err = StringIO(), StringIO()
     with pytest.raises(SystemExit) as exit_info:
         call_command("migrate_all", skip_public=True, workers=2, stdout=out, stderr=err)
     assert exit_info.value.code == 1
-    assert "shop_res_two FAILED" in out.getvalue() and "shop_res_one ok" in out.getvalue()
+    text = out.getvalue()
+    # the compiled script fails there (and rolls back whole), Django's migrate fails too: reported
+    assert "shop_res_two: compiled script failed" in text, text
+    assert "shop_res_two FAILED" in text
     assert "run again to resume" in err.getvalue()
-    assert behind(["shop_res_one", "shop_res_two"]) == ["shop_res_two"]
+    assert behind(["shop_res_one", "shop_res_two", "shop_res_three"]) == ["shop_res_two"]
     with connection.cursor() as cursor:
         cursor.execute('DROP TABLE "shop_res_two".authtoken_token')
     out = StringIO()
     call_command("migrate_all", skip_public=True, stdout=out)
-    assert "1 behind" in out.getvalue() and "shop_res_two ok" in out.getvalue()
-    assert behind(["shop_res_one", "shop_res_two"]) == []
+    assert "1 behind" in out.getvalue()
+    assert behind(["shop_res_one", "shop_res_two", "shop_res_three"]) == []
 
 
 def test_migrate_all_check_mode_exits_nonzero_when_behind(live_db: list[str]) -> None:

@@ -1,12 +1,16 @@
 """Migrate the platform and every shop schema, fast at any number of shops.
 
 1. the public schema (shared apps);
-2. the template schema new shops are replayed from;
-3. every shop and pooled schema that misses a migration, in parallel worker processes.
+2. the template schema new shops are replayed from (Django's ``migrate``);
+3. every shop and pooled schema that misses a migration: the missing migrations are
+   compiled to SQL once per migration state and replayed in each schema in one round trip,
+   over a few connections (``tenants.compiled``); plans that run Python (``RunPython``) or
+   cannot be written as SQL, and any schema whose compiled script failed, get Django's
+   ``migrate``, in parallel worker processes.
 
 Schemas already current are found with a few catalog queries (no per-schema migrate
-run), so a no-op run over thousands of shops takes seconds. Each schema's migrations
-commit as they go: an interrupted run is resumed by running the command again.
+run), so a no-op run over thousands of shops takes seconds. Each schema commits on its
+own: an interrupted or failed run is resumed by running the command again.
 """
 
 from __future__ import annotations
@@ -23,7 +27,17 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
-from tenants.schemas import all_shop_schemas, behind, ensure_template, migrate_schema
+from tenants.compiled import Group, Progress, ReplayResult, compile_group, describe, group_by_state, replay
+from tenants.models import PooledSchema
+from tenants.schemas import (
+    all_shop_schemas,
+    applied_migrations,
+    behind,
+    ensure_template,
+    expected_fingerprint,
+    expected_migrations,
+    migrate_schema,
+)
 
 
 def _init_worker() -> None:
@@ -44,16 +58,22 @@ def _migrate_one(schema: str) -> tuple[str, float, str | None]:
 
 
 class Command(BaseCommand):
-    help = "Migrate the public schema, the shop template and every shop schema that is behind (parallel, resumable)."
+    help = (
+        "Migrate the public schema, the shop template and every shop schema that is behind "
+        "(compiled SQL replayed in parallel, Django's migrate where it cannot be compiled; resumable)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workers", type=int, default=settings.MIGRATE_WORKERS)
         parser.add_argument("--skip-public", action="store_true", help="shop schemas only")
         parser.add_argument("--check", action="store_true", help="exit 1 if any schema is behind; change nothing")
+        parser.add_argument(
+            "--no-compile", action="store_true", help="Django's migrate in every schema that is behind (slow)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.perf_counter()
-        verbosity = int(options["verbosity"])
+        self.verbosity = int(options["verbosity"])
         if options["check"]:
             pending = behind(all_shop_schemas())
             self.stdout.write(f"{len(pending)} shop schema(s) behind")
@@ -61,7 +81,7 @@ class Command(BaseCommand):
                 sys.exit(1)
             return
         if not options["skip_public"]:
-            call_command("migrate_schemas", shared=True, interactive=False, verbosity=max(0, verbosity - 1))
+            call_command("migrate_schemas", shared=True, interactive=False, verbosity=max(0, self.verbosity - 1))
             from tenants.services import ensure_platform
 
             ensure_platform()
@@ -76,13 +96,15 @@ class Command(BaseCommand):
         # by the next round; a schema that failed is not retried in the same run.
         for _round in range(5):
             schemas = all_shop_schemas()
-            pending = [s for s in behind(schemas) if s not in attempted]
+            applied = applied_migrations(schemas)
+            expected = expected_migrations()
+            pending = [s for s in schemas if not expected <= applied[s] and s not in attempted]
             if _round == 0 or pending:
                 self.stdout.write(f"{len(schemas)} shop schemas, {len(pending)} behind")
             if not pending:
                 break
             attempted.update(pending)
-            failures.extend(self._migrate(pending, options["workers"]))
+            failures.extend(self._migrate(pending, applied, options["workers"], compiled=not options["no_compile"]))
         elapsed = time.perf_counter() - started
         if failures:
             for schema, error in failures:
@@ -91,9 +113,58 @@ class Command(BaseCommand):
             sys.exit(1)
         self.stdout.write(self.style.SUCCESS(f"all shop schemas current ({elapsed:.1f}s)"))
 
-    def _migrate(self, pending: list[str], workers: int) -> list[tuple[str, str]]:
+    def _migrate(
+        self, pending: list[str], applied: dict[str, set[tuple[str, str]]], workers: int, *, compiled: bool
+    ) -> list[tuple[str, str]]:
+        by_django: list[str] = []
+        groups = group_by_state(applied, pending) if compiled else []
+        if not compiled:
+            by_django = list(pending)
+        for n, group in enumerate(groups, start=1):
+            size = len(group.schemas)
+            compile_group(group)
+            head = f"state {n}/{len(groups)}: {size} schema(s) miss {len(group.plan)} migration(s)"
+            if not group.plan:  # nothing Django would apply (e.g. a migration removed from the code)
+                self.stdout.write(f"{head}: nothing to apply")
+                by_django += group.schemas
+                continue
+            if group.script is None:
+                self.stdout.write(f"{head} ({describe(group.plan)}): {group.reason}: Django's migrate")
+                by_django += group.schemas
+                continue
+            self.stdout.write(
+                f"{head} ({describe(group.plan)}): compiled to {group.statements} statement(s) by Django's "
+                f"migrate in {group.pilot}, replayed in {len(group.schemas)} more over "
+                f"{max(1, min(workers, len(group.schemas)))} connection(s)"
+            )
+            self._mark_pool_current([group.pilot])
+            result = self._replay(group, workers)
+            self._mark_pool_current(result.done)
+            by_django += list(result.failed)
+        return self._django_migrate(by_django, workers)
+
+    def _replay(self, group: Group, workers: int) -> ReplayResult:
+        progress = Progress(self.stdout.write, len(group.schemas), "replayed")
+        failed = [0]
+
+        def report(done: int, schema: str, error: str | None) -> None:
+            if error is not None:
+                failed[0] += 1
+                self.stdout.write(f"  {schema}: compiled script failed ({error.splitlines()[0]}); Django's migrate")
+            elif self.verbosity >= 2:
+                self.stdout.write(f"  {schema} ok")
+            progress(done, failed[0])
+
+        return replay(group, workers, report)
+
+    def _mark_pool_current(self, schemas: list[str]) -> None:
+        if schemas:
+            PooledSchema.objects.filter(schema_name__in=schemas).update(fingerprint=expected_fingerprint())
+
+    def _django_migrate(self, pending: list[str], workers: int) -> list[tuple[str, str]]:
         failures: list[tuple[str, str]] = []
         if pending:
+            self.stdout.write(f"Django's migrate in {len(pending)} schema(s)")
             connections.close_all()
             workers = max(1, min(workers, len(pending)))
             context = multiprocessing.get_context("fork")
@@ -105,4 +176,5 @@ class Command(BaseCommand):
                     self.stdout.write(f"[{done}/{len(pending)}] {schema} {status} ({seconds:.2f}s)")
                     if error:
                         failures.append((schema, error))
+            self._mark_pool_current([s for s in pending if s not in dict(failures)])
         return failures
