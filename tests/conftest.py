@@ -76,6 +76,57 @@ def _clean_state() -> Iterator[None]:
     use_public_schema()
 
 
+_GUARD: dict[str, Any] = {}
+
+
+def _query_guard() -> Any:
+    from tenants.scaleout import QueryGuard
+
+    if "guard" not in _GUARD:
+        _GUARD["loading"] = True
+        try:
+            _GUARD["guard"] = QueryGuard.load()
+        finally:
+            _GUARD.pop("loading")
+    return _GUARD["guard"]
+
+
+@pytest.fixture(autouse=True)
+def _citus_query_guard() -> Iterator[None]:
+    """Every statement a request runs in a shop's schema, in every test that makes requests
+    (storefront, console, API): none may join two shops, or a shop's tables and a public table
+    that is not a reference table (tenants/scaleout.py, docs/scale-out.md)."""
+    from django.core.signals import request_finished, request_started
+
+    problems: list[str] = []
+    depth = [0]
+
+    def started(**_kwargs: Any) -> None:
+        depth[0] += 1
+
+    def finished(**_kwargs: Any) -> None:
+        depth[0] = max(0, depth[0] - 1)
+
+    def guard(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        schema = getattr(connection, "schema_name", "public")
+        if depth[0] and schema != "public" and "loading" not in _GUARD:
+            problem = _query_guard().problem(sql, schema)
+            if problem:
+                problems.append(f"{problem}:\n    {sql[:400]}")
+        return execute(sql, params, many, context)
+
+    request_started.connect(started, dispatch_uid="citus-guard-started", weak=False)
+    request_finished.connect(finished, dispatch_uid="citus-guard-finished", weak=False)
+    try:
+        with connection.execute_wrapper(guard):
+            yield
+    finally:
+        request_started.disconnect(dispatch_uid="citus-guard-started")
+        request_finished.disconnect(dispatch_uid="citus-guard-finished")
+    if problems:
+        pytest.fail("a request ran a query that ties shops together:\n" + "\n".join(dict.fromkeys(problems)))
+
+
 def host_of(tenant: Any) -> str:
     return f"{tenant.slug}.{settings.PLATFORM_DOMAIN}"
 
