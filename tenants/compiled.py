@@ -39,7 +39,17 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.special import SeparateDatabaseAndState
 
 from platform_core.tenancy import use_public_schema, use_schema
-from tenants.schemas import TEMPLATE_SCHEMA, migrate_schema, q
+from tenants.models import SchemaTemplate
+from tenants.schemas import (
+    TEMPLATE_SCHEMA,
+    applied_migrations,
+    behind,
+    ensure_template,
+    expected_fingerprint,
+    migrate_schema,
+    q,
+    schema_exists,
+)
 
 # A connection is replaced after this many schemas: a backend keeps catalog entries of
 # every relation it touched, and a deploy touches every shop.
@@ -86,34 +96,28 @@ def group_by_state(applied: dict[str, set[tuple[str, str]]], schemas: Iterable[s
     return [Group(schemas=members) for members in sorted(by_state.values(), key=len, reverse=True)]
 
 
-def _seed_rows() -> tuple[list[tuple[str, str]], list[tuple[str, str, str, str]]]:
-    """Content types and permissions of the migrated template (what ``post_migrate`` made there)."""
-    t = q(TEMPLATE_SCHEMA)
+SeedRows = tuple[set[tuple[str, str]], set[tuple[str, str, str, str]]]
+
+
+def _seed_rows(schema: str) -> SeedRows:
+    """Content types and permissions of ``schema`` (what ``post_migrate`` made there)."""
+    t = q(schema)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT app_label, model FROM {t}.django_content_type ORDER BY 1, 2")
-        types = [(r[0], r[1]) for r in cursor.fetchall()]
+        cursor.execute(f"SELECT app_label, model FROM {t}.django_content_type")
+        types = {(r[0], r[1]) for r in cursor.fetchall()}
         cursor.execute(
             f"SELECT ct.app_label, ct.model, p.name, p.codename FROM {t}.auth_permission p "
-            f"JOIN {t}.django_content_type ct ON ct.id = p.content_type_id ORDER BY 1, 2, 4"
+            f"JOIN {t}.django_content_type ct ON ct.id = p.content_type_id"
         )
-        perms = [(r[0], r[1], r[2], r[3]) for r in cursor.fetchall()]
+        perms = {(r[0], r[1], r[2], r[3]) for r in cursor.fetchall()}
     return types, perms
 
 
-def _seed_sql(pilot: str) -> list[str]:
-    """Statements adding the template's content types and permissions that ``pilot`` lacks."""
-    types, perms = _seed_rows()
-    p = q(pilot)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT app_label, model FROM {p}.django_content_type")
-        have_types = {(r[0], r[1]) for r in cursor.fetchall()}
-        cursor.execute(
-            f"SELECT ct.app_label, ct.model, p.codename FROM {p}.auth_permission p "
-            f"JOIN {p}.django_content_type ct ON ct.id = p.content_type_id"
-        )
-        have_perms = {(r[0], r[1], r[2]) for r in cursor.fetchall()}
-    new_types = [t for t in types if t not in have_types]
-    new_perms = [p for p in perms if (p[0], p[1], p[3]) not in have_perms]
+def _seed_sql(target: SeedRows, have: SeedRows) -> list[str]:
+    """Statements adding the content types and permissions of ``target`` missing in ``have``."""
+    new_types = sorted(target[0] - have[0])
+    have_perms = {(a, m, c) for a, m, _n, c in have[1]}
+    new_perms = sorted(p for p in target[1] if (p[0], p[1], p[3]) not in have_perms)
     out = []
     if new_types:
         values = ", ".join(f"({_literal(a)}, {_literal(m)})" for a, m in new_types)
@@ -148,43 +152,31 @@ def capture_ddl() -> Iterator[list[str]]:
         BaseDatabaseSchemaEditor.execute = original  # type: ignore[method-assign]
 
 
-def compile_group(group: Group) -> None:
-    """Fill in ``group.plan`` and, when every migration of it is plain SQL, ``group.script``.
-
-    The group's first schema (the pilot) is migrated by Django's ``migrate`` itself while
-    the statements its schema editor executes are recorded: the plan, the SQL and the
-    catalog the operations looked at (constraint names, sequences) are exactly Django's
-    for that state, and the SQL has run once before it runs everywhere. On success the
-    pilot is dropped from ``group.schemas``; if it fails the group gets Django's migrate."""
-    pilot = group.schemas[0]
-    use_schema(pilot)
+def _plan(schema: str) -> tuple[list[Migration], str]:
+    """What Django's ``migrate`` would apply in ``schema`` now, and why it cannot be
+    compiled ('' when it can)."""
+    use_schema(schema)
     try:
         executor = MigrationExecutor(connection)
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-        group.plan = [(m.app_label, m.name) for m, _backwards in plan]
-        if not plan:
-            return
-        if any(backwards for _m, backwards in plan):
-            group.reason = "the plan unapplies migrations"
-            return
-        for migration, _backwards in plan:
-            reason = not_compilable(migration)
-            if reason:
-                group.reason = reason
-                return
-        seed = _seed_sql(pilot)
     finally:
         use_public_schema()
-    try:
-        with capture_ddl() as captured:
-            migrate_schema(pilot)
-    except Exception as exc:  # noqa: BLE001 - the whole group gets Django's migrate (and its verdict)
-        group.reason = f"{pilot} failed ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})"
-        return
+    if any(backwards for _m, backwards in plan):
+        return [m for m, _b in plan], "the plan unapplies migrations"
+    migrations = [m for m, _backwards in plan]
+    for migration in migrations:
+        reason = not_compilable(migration)
+        if reason:
+            return migrations, reason
+    return migrations, ""
+
+
+def _finish(group: Group, plan: list[Migration], captured: list[str], seed: list[str]) -> None:
+    """The group's script: a guard, the recorded statements, the records, the seed rows."""
     statements = [s.strip().rstrip(";") for s in captured]
     statements = [s for s in statements if s]
     records = []
-    for migration, _backwards in plan:
+    for migration in plan:
         names = [*migration.replaces, (migration.app_label, migration.name)]
         records += [f"({_literal(a)}, {_literal(n)}, now())" for a, n in names]
     keys = ", ".join(f"({_literal(a)}, {_literal(n)})" for a, n in group.plan)
@@ -201,10 +193,63 @@ def compile_group(group: Group) -> None:
         f"INSERT INTO django_migrations (app, name, applied) VALUES {', '.join(records)}",
         *seed,
     ]
-    group.pilot = pilot
-    group.schemas = group.schemas[1:]
     group.statements = len(statements)
     group.script = ";\n".join(body) + ";"
+
+
+def compile_group(group: Group) -> None:
+    """Fill in ``group.plan`` and, when every migration of it is plain SQL, ``group.script``.
+
+    The group's first schema (the pilot) is migrated by Django's ``migrate`` itself while
+    the statements its schema editor executes are recorded: the plan, the SQL and the
+    catalog the operations looked at (constraint names, sequences) are exactly Django's
+    for that state, and the SQL has run once before it runs everywhere. On success the
+    pilot is dropped from ``group.schemas``; if it fails the group gets Django's migrate."""
+    pilot = group.schemas[0]
+    plan, reason = _plan(pilot)
+    group.plan = [(m.app_label, m.name) for m in plan]
+    if not plan or reason:
+        group.reason = reason
+        return
+    have = _seed_rows(pilot)
+    try:
+        with capture_ddl() as captured:
+            migrate_schema(pilot)
+    except Exception as exc:  # noqa: BLE001 - the whole group gets Django's migrate (and its verdict)
+        group.reason = f"{pilot} failed ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})"
+        return
+    _finish(group, plan, captured, _seed_sql(_seed_rows(TEMPLATE_SCHEMA), have))
+    group.pilot = pilot
+    group.schemas = group.schemas[1:]
+
+
+@dataclass
+class TemplateRun:
+    """The template's own migration at this deploy, recorded: the shops that were at the
+    template's former state replay it without a pilot of their own."""
+
+    state: frozenset[tuple[str, str]]
+    group: Group
+
+
+def migrate_template() -> TemplateRun | None:
+    """``ensure_template()``; when the template had migrations to apply and they compile,
+    what its schema editor executed, as a script for the shops at its former state."""
+    fingerprint = expected_fingerprint()
+    current = SchemaTemplate.objects.filter(schema_name=TEMPLATE_SCHEMA, fingerprint=fingerprint).exclude(script="")
+    if current.exists() or not schema_exists(TEMPLATE_SCHEMA):
+        ensure_template()
+        return None
+    state = frozenset(applied_migrations([TEMPLATE_SCHEMA])[TEMPLATE_SCHEMA])
+    plan, reason = _plan(TEMPLATE_SCHEMA)
+    have = _seed_rows(TEMPLATE_SCHEMA)
+    with capture_ddl() as captured:
+        ensure_template()
+    if not plan or reason or behind([TEMPLATE_SCHEMA]):
+        return None
+    group = Group(schemas=[], plan=[(m.app_label, m.name) for m in plan], pilot=TEMPLATE_SCHEMA)
+    _finish(group, plan, captured, _seed_sql(_seed_rows(TEMPLATE_SCHEMA), have))
+    return TemplateRun(state=state, group=group)
 
 
 def schema_script(group: Group, schema: str) -> str:

@@ -149,7 +149,7 @@ def test_migrate_all_skips_current_schemas_and_migrates_the_rest_compiled(live_d
     assert "2 behind" in text, text
     # one migration state: Django's migrate runs in the first, its SQL is replayed in the other
     assert "state 1/1: 2 schema(s) miss 4 migration(s)" in text, text
-    assert "by Django's migrate in shop_mig_one, replayed in 1 more" in text, text
+    assert "by Django's migrate in shop_mig_one (" in text and "replayed in 1 more over" in text, text
     assert "shop_mig_three ok" in text and "shop_mig_two" not in text and "Django's migrate in 1" not in text
     assert behind(["shop_mig_one", "shop_mig_two", "shop_mig_three"]) == []
     # the replayed schema is the migrated template's twin: tables, constraints, indexes,

@@ -27,13 +27,23 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
-from tenants.compiled import Group, Progress, ReplayResult, compile_group, describe, group_by_state, replay
+from tenants.compiled import (
+    Group,
+    Progress,
+    ReplayResult,
+    TemplateRun,
+    compile_group,
+    describe,
+    group_by_state,
+    migrate_template,
+    replay,
+)
 from tenants.models import PooledSchema
 from tenants.schemas import (
+    TEMPLATE_SCHEMA,
     all_shop_schemas,
     applied_migrations,
     behind,
-    ensure_template,
     expected_fingerprint,
     expected_migrations,
     migrate_schema,
@@ -85,7 +95,9 @@ class Command(BaseCommand):
             from tenants.services import ensure_platform
 
             ensure_platform()
-        ensure_template()
+        step = time.perf_counter()
+        template = migrate_template()
+        self.stdout.write(f"template {TEMPLATE_SCHEMA} current ({time.perf_counter() - step:.1f}s)")
         from themes.catalogue import ensure_builtin_themes
 
         for published in ensure_builtin_themes():
@@ -95,16 +107,24 @@ class Command(BaseCommand):
         # Shops created while this runs (by processes still on the old code) are picked up
         # by the next round; a schema that failed is not retried in the same run.
         for _round in range(5):
+            step = time.perf_counter()
             schemas = all_shop_schemas()
             applied = applied_migrations(schemas)
             expected = expected_migrations()
             pending = [s for s in schemas if not expected <= applied[s] and s not in attempted]
             if _round == 0 or pending:
-                self.stdout.write(f"{len(schemas)} shop schemas, {len(pending)} behind")
+                self.stdout.write(
+                    f"{len(schemas)} shop schemas, {len(pending)} behind (read in {time.perf_counter() - step:.1f}s)"
+                )
             if not pending:
                 break
             attempted.update(pending)
-            failures.extend(self._migrate(pending, applied, options["workers"], compiled=not options["no_compile"]))
+            failures.extend(
+                self._migrate(
+                    pending, applied, options["workers"], compiled=not options["no_compile"], template=template
+                )
+            )
+            template = None  # its recording holds for the first round only
         elapsed = time.perf_counter() - started
         if failures:
             for schema, error in failures:
@@ -114,7 +134,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"all shop schemas current ({elapsed:.1f}s)"))
 
     def _migrate(
-        self, pending: list[str], applied: dict[str, set[tuple[str, str]]], workers: int, *, compiled: bool
+        self,
+        pending: list[str],
+        applied: dict[str, set[tuple[str, str]]],
+        workers: int,
+        *,
+        compiled: bool,
+        template: TemplateRun | None,
     ) -> list[tuple[str, str]]:
         by_django: list[str] = []
         groups = group_by_state(applied, pending) if compiled else []
@@ -122,7 +148,13 @@ class Command(BaseCommand):
             by_django = list(pending)
         for n, group in enumerate(groups, start=1):
             size = len(group.schemas)
-            compile_group(group)
+            step = time.perf_counter()
+            if template is not None and frozenset(applied[group.schemas[0]]) == template.state:
+                # the template was at this state: what its migration executed serves them all
+                group.plan, group.script = template.group.plan, template.group.script
+                group.statements, group.pilot = template.group.statements, TEMPLATE_SCHEMA
+            else:
+                compile_group(group)
             head = f"state {n}/{len(groups)}: {size} schema(s) miss {len(group.plan)} migration(s)"
             if not group.plan:  # nothing Django would apply (e.g. a migration removed from the code)
                 self.stdout.write(f"{head}: nothing to apply")
@@ -134,7 +166,8 @@ class Command(BaseCommand):
                 continue
             self.stdout.write(
                 f"{head} ({describe(group.plan)}): compiled to {group.statements} statement(s) by Django's "
-                f"migrate in {group.pilot}, replayed in {len(group.schemas)} more over "
+                f"migrate in {group.pilot} ({time.perf_counter() - step:.1f}s), replayed in "
+                f"{len(group.schemas) if group.pilot == TEMPLATE_SCHEMA else f'{len(group.schemas)} more'} over "
                 f"{max(1, min(workers, len(group.schemas)))} connection(s)"
             )
             self._mark_pool_current([group.pilot])
