@@ -275,10 +275,14 @@ def _paged(queryset: Any, size: int = 500) -> Any:
 
 
 def preview(product: Any, distributor: Distributor | None) -> list[dict[str, Any]]:
-    """What one unit of each active SKU of ``product`` would earn at level 1 (at its
-    current price; the real base is what the buyer pays, after discounts)."""
+    """What one unit of each active SKU of ``product`` would earn at level 1, on the price
+    a buyer pays for it now (a running limited-time discount or flash sale's price); the
+    real base is what the buyer pays, after every discount."""
+    from shop.marketing.selectors import pay_now_prices
+
     settings = DistributionSettings.current()
     skus = list(product.skus.filter(is_active=True).order_by("id"))
+    prices = pay_now_prices(skus)
     targets = [("sku", s.pk) for s in skus] + [("product", product.pk)]
     if product.category_id:
         targets.append(("category", product.category_id))
@@ -293,9 +297,10 @@ def preview(product: Any, distributor: Distributor | None) -> list[dict[str, Any
     for sku in skus:
         line = type("Line", (), {"sku_id": sku.pk, "product_id_snapshot": product.pk})()
         source, rate, fixed = _rate(line, 1, who, settings, overrides, {product.pk: product.category_id})
-        amount = min(fixed, sku.price) if fixed is not None else sku.price * int(rate or 0) // BP
-        amount = min(amount, sku.price * min(settings.commission_cap_bp, BP) // BP)
-        out.append({"sku": sku.pk, "price": sku.price, "commission": amount, "source": source})
+        price = prices[sku.pk]
+        amount = min(fixed, price) if fixed is not None else price * int(rate or 0) // BP
+        amount = min(amount, price * min(settings.commission_cap_bp, BP) // BP)
+        out.append({"sku": sku.pk, "price": price, "commission": amount, "source": source})
     return out
 
 

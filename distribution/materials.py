@@ -634,12 +634,18 @@ class PosterSpec:
 
 def product_facts(product: Any) -> dict[str, Any]:
     """What a poster shows of a catalogue product, as :class:`PosterSpec` fields: its
-    version (``updated_at``), name, lowest active price and that SKU's list price, and the
-    first image's storage name. Two queries."""
+    version (``updated_at``), name, the lowest price a buyer pays now (a running activity's)
+    and, struck through, that SKU's regular or list price, and the first image's storage
+    name. Two queries, more while an activity runs."""
+    from shop.marketing.selectors import pay_now_prices
+
     image = product.images.order_by("position", "id").first()
-    sku = product.skus.filter(is_active=True).order_by("price", "id").first()
-    price = sku.price if sku is not None else product.min_price
-    list_price = sku.list_price if sku is not None and sku.list_price and sku.list_price > sku.price else None
+    skus = list(product.skus.filter(is_active=True).select_related("product").order_by("price", "id"))
+    now = pay_now_prices(skus)  # a running discount's price is what a buyer pays, and what the poster says
+    sku = min(skus, key=lambda s: (now[s.pk], s.pk)) if skus else None
+    price = now[sku.pk] if sku is not None else product.min_price
+    listed = max(sku.price, sku.list_price or 0) if sku is not None else 0
+    list_price = listed if sku is not None and listed > price else None
     return {
         "product_id": product.pk,
         "product_version": product.updated_at.isoformat() if product.updated_at else "",

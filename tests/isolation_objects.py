@@ -463,6 +463,7 @@ REGISTRY: list[Owned] = [
     Owned("api/v1/marketing/group-deals/", _group_deal, _group_deal_exists, _buyer_client),
     Owned("api/v1/marketing/groups/", _group, _group_exists, _buyer_client),
     Owned("groups/", _group, _group_exists),
+    Owned("coupons/", _coupon_template, _coupon_template_exists, _buyer_session),
     Owned("group-buy/", _group_deal, _group_deal_exists, _buyer_session),
     Owned("api/v1/console/marketing/flash-sales/", _flash_session, _flash_session_exists),
     Owned("api/v1/console/marketing/group-deals/", _group_deal, _group_deal_exists),

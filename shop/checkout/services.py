@@ -82,7 +82,8 @@ def cart_add(cart: Cart, sku_id: Any, quantity: Any) -> CartItem:
                 if total > sku.stock:
                     raise _errors(quantity=_("Only %(n)s left.") % {"n": sku.stock}) from None
         item.quantity = min(total, MAX_QUANTITY)
-        item.save(update_fields=["quantity"])
+        item.price_when_added = effective_price(sku)  # the price the buyer saw this time
+        item.save(update_fields=["quantity", "price_when_added"])
     return item
 
 

@@ -252,7 +252,7 @@ class Field:
     def default_value(self) -> Any:
         if self.kind == "list":
             return list(self.default or [])
-        if self.kind in ("product_ids", "category_ids", "ids"):
+        if self.kind in ("product_ids", "category_ids", "ids", "coupon_ids"):
             return list(self.default or [])
         if self.default is None and self.kind in ("text", "textarea", "html", "image"):
             return ""
@@ -454,7 +454,7 @@ def clean_fields(fields: list[Field], config: Any, path: str, c: Checker) -> dic
                     c.add(where, _("Choose a category."))
                 else:
                     c.categories.setdefault(cleaned, []).append(where)
-        elif f.kind in ("product_ids", "category_ids", "ids"):
+        elif f.kind in ("product_ids", "category_ids", "ids", "coupon_ids"):
             cleaned = _clean_ids(f, value, where, c)
         elif f.kind == "list":
             cleaned = _clean_list(f, value, where, c)
@@ -765,7 +765,7 @@ REGISTRY: dict[str, BlockType] = {
             _l("Coupons"),
             [
                 Field("title", "text", _l("Title"), max_length=40),
-                Field("template_ids", "ids", _l("Coupon ids"), max_items=10, min_items=1, required=True),
+                Field("template_ids", "coupon_ids", _l("Coupons"), max_items=10, min_items=1, required=True),
             ],
             _l("Coupons shoppers can claim."),
             feature="coupons",

@@ -89,6 +89,8 @@ def editor_strings() -> dict[str, str]:
         "link_url": _("Web address"),
         "id": _("Id"),
         "ids_hint": _("Ids separated by commas."),
+        "no_coupons": _("No coupons yet: create one under Marketing → Coupons."),
+        "coupon_ended": _("ended"),
         "leave": _("You have unsaved changes."),
     }
 
@@ -109,6 +111,7 @@ class PageEditor(ConsoleView):
                     "images": "/api/v1/console/decoration/images/",
                     "products": "/api/v1/console/products/",
                     "categories": "/api/v1/console/categories/",
+                    "coupons": "/api/v1/console/marketing/coupons/",
                     "pages": "/api/v1/console/pages/",
                     "strings": editor_strings(),
                 },

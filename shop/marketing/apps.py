@@ -14,7 +14,9 @@ class MarketingConfig(AppConfig):
             groups,
             receivers,  # noqa: F401 - coupons follow their order; coupons on registration
         )
+        from shop.marketing.selectors import coupon_block_data
 
+        register_data_provider("coupons", coupon_block_data)
         register_data_provider("flash_sale", flash.block_data)
         register_data_provider("group_buy", groups.block_data)
 

@@ -396,3 +396,99 @@ def _units_bought(member: Any, offers: Iterable[Offer]) -> dict[tuple[str, int],
     if flashes:
         found.update({(flash.KIND, k): v for k, v in flash.units_bought(member, flashes).items()})
     return found
+
+
+# --- coupons as the storefront shows them ---------------------------------------------------
+def local_label(when: datetime | None) -> str:
+    """``YYYY-MM-DD HH:MM`` in the shop's time zone ('' for none)."""
+    return timezone.localtime(when).strftime("%Y-%m-%d %H:%M") if when is not None else ""
+
+
+def offer_data(template: CouponTemplate) -> dict[str, Any]:
+    """A coupon template as plain values (the same in every language: the theme words it):
+    what it takes off, from what spend, on what, how long, and how many are left."""
+    left = None if template.total_quantity is None else max(template.total_quantity - template.issued, 0)
+    return {
+        "template": template.pk,
+        "name": template.name,
+        "kind": template.kind,
+        "amount": template.amount,
+        "percent_off": template.percent_off,
+        "max_discount": template.max_discount,
+        "min_spend": template.min_spend,
+        "scope": template.scope,
+        "valid_days": template.valid_days,
+        "valid_from": local_label(template.valid_from),
+        "valid_until": local_label(template.valid_until),
+        "left": left,
+        "per_member_limit": template.per_member_limit,
+        "claim_url": f"/coupons/{template.pk}/claim/",
+    }
+
+
+def coupon_block_data(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The decoration ``coupons`` block: the chosen templates still on offer, in the
+    merchant's order (one query for every block of the page)."""
+    wanted = {n for config in configs for pk in (config.get("template_ids") or []) if (n := as_id(pk))}
+    offered = {t.pk: t for t in claim_centre().filter(pk__in=wanted)} if wanted else {}
+    return [
+        {
+            "items": [
+                offer_data(offered[pk])
+                for pk in (as_id(raw) for raw in (config.get("template_ids") or []))
+                if pk in offered
+            ]
+        }
+        for config in configs
+    ]
+
+
+# --- the price a buyer pays now, wherever a price is shown ----------------------------------
+def running_signature(now: datetime | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Which limited-time discounts and flash sessions run now (no query while the
+    calendar is current): part of the key of anything cached that shows prices, so a
+    page shows the new price as soon as an activity starts or ends."""
+    now = now or timezone.now()
+    found = calendar()
+    return (
+        tuple(w.id for w in found.discounts if w.runs_at(now)),
+        tuple(w.id for w in found.flash_sessions if w.runs_at(now)),
+    )
+
+
+def pay_now_prices(skus: Iterable[Sku], now: datetime | None = None) -> dict[int, int]:
+    """What one unit of each SKU costs now: its activity's price (limited-time discount
+    or flash sale) when one runs, else its price. No query when nothing runs."""
+    now = now or timezone.now()
+    skus = list(skus)
+    prices = {s.pk: s.price for s in skus}
+    if not any(running_signature(now)):
+        return prices
+    for sku_id, offer in activity_offers(skus, now).items():
+        prices[sku_id] = min(prices[sku_id], offer.activity.unit_price)
+    return prices
+
+
+def card_prices(product_ids: Iterable[int], now: datetime | None = None) -> dict[int, dict[str, int | bool]]:
+    """For each product of ``product_ids`` with an activity running on one of its SKUs,
+    the price range a buyer pays now and the lowest regular price (struck through on the
+    card): ``{"price", "max_price", "price_varies", "list_price"}``. Empty (no query) when
+    nothing runs."""
+    now = now or timezone.now()
+    ids = list(product_ids)
+    if not ids or not any(running_signature(now)):
+        return {}
+    skus = list(Sku.objects.filter(product_id__in=ids, is_active=True).select_related("product"))
+    prices = pay_now_prices(skus, now)
+    found: dict[int, dict[str, int | bool]] = {}
+    for product_id in {s.product_id for s in skus if prices[s.pk] < s.price}:
+        own = [s for s in skus if s.product_id == product_id]
+        now_prices = [prices[s.pk] for s in own]
+        low, high = min(now_prices), max(now_prices)
+        found[product_id] = {
+            "price": low,
+            "max_price": high,
+            "price_varies": low != high,
+            "list_price": min(s.price for s in own),
+        }
+    return found

@@ -13,6 +13,18 @@ from django.utils.translation import gettext as _
 from shop.catalogue.models import Product
 
 
+def local(when: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment as the shop's clock shows it (the shop's time zone, like the console), ''
+    for none: the storefront never prints UTC."""
+    return timezone.localtime(when).strftime(fmt) if when is not None else ""
+
+
+def money(amount: int) -> str:
+    from platform_core.money import format_money
+
+    return format_money(amount, "CNY")
+
+
 def _image_url(image: Any) -> str:
     try:
         return str(image.image.url)
@@ -20,19 +32,64 @@ def _image_url(image: Any) -> str:
         return ""
 
 
-def product_card(product: Product) -> dict[str, Any]:
+def product_card(product: Product, now: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A product as lists show it; ``now``: the price range a buyer pays now when an
+    activity runs on it (``marketing.card_prices``), the regular price then struck through."""
     images = list(product.images.all())
-    return {
+    card = {
         "id": product.pk,
         "name": product.name,
         "subtitle": product.subtitle,
         "price": product.min_price,
         "max_price": product.max_price,
         "price_varies": product.min_price != product.max_price,
+        "list_price": None,
         "sold": product.sales_count,
         "image": _image_url(images[0]) if images else "",
         "url": f"/products/{product.pk}/",
     }
+    if now:
+        card.update(now)
+    return card
+
+
+def product_cards(products: Any) -> list[dict[str, Any]]:
+    """Cards of ``products`` at the price a buyer pays now (one read of the running
+    activities for all of them)."""
+    from shop.marketing.selectors import card_prices
+
+    products = list(products)
+    prices = card_prices([p.pk for p in products])
+    return [product_card(p, prices.get(p.pk)) for p in products]
+
+
+def reprice_blocks(page: dict[str, Any]) -> dict[str, Any]:
+    """A decorated page whose product grids show the price a buyer pays now (the page's
+    resolved blocks are cached without activities: they are applied here)."""
+    from shop.marketing.selectors import card_prices
+
+    blocks = page.get("blocks") or []
+    ids = {
+        row["id"]
+        for block in blocks
+        if isinstance(block, dict) and block.get("type") != "flash_sale"
+        for row in ((block.get("data") or {}).get("products") or [])
+        if isinstance(row, dict) and isinstance(row.get("id"), int)
+    }
+    prices = card_prices(ids)
+    if not prices:
+        return page
+    repriced = []
+    for block in blocks:
+        data = block.get("data") if isinstance(block, dict) else None
+        if isinstance(data, dict) and isinstance(data.get("products"), list) and block.get("type") != "flash_sale":
+            rows = [
+                {**row, **prices[row["id"]]} if isinstance(row, dict) and row.get("id") in prices else row
+                for row in data["products"]
+            ]
+            block = {**block, "data": {**data, "products": rows}}
+        repriced.append(block)
+    return {**page, "blocks": repriced}
 
 
 def product_detail(product: Product, activity: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -56,7 +113,7 @@ def product_detail(product: Product, activity: dict[int, dict[str, Any]] | None 
                 "price": offer["activity_price"],
                 "name": str(offer["activity"].get("name") or ""),
                 "ends_at": ends.isoformat() if ends else "",
-                "ends_label": timezone.localtime(ends).strftime("%m-%d %H:%M") if ends else "",
+                "ends_label": local(ends, "%m-%d %H:%M"),
                 "per_member_limit": offer["activity"].get("per_member_limit"),
             }
         sku_rows.append(row)
@@ -70,8 +127,14 @@ def product_detail(product: Product, activity: dict[int, dict[str, Any]] | None 
         if key and product.attributes.get(key) not in (None, "", []):
             value = product.attributes[key]
             attributes.append({"name": attr.get("label") or key, "value": value})
+    now_prices = [r["activity"]["price"] if "activity" in r else r["price"] for r in sku_rows]
+    regular = [r["price"] for r in sku_rows]
+    pay_now: dict[str, Any] | None = None
+    if offers and now_prices:  # the price range a buyer pays now, the regular one struck through
+        low, high = min(now_prices), max(now_prices)
+        pay_now = {"price": low, "max_price": high, "price_varies": low != high, "list_price": min(regular)}
     return {
-        **product_card(product),
+        **product_card(product, pay_now),
         "description": product.description,
         "code": product.code,
         "images": [_image_url(i) for i in product.images.all()],
@@ -134,8 +197,8 @@ def order_data(order: Any, *, with_log: bool = False) -> dict[str, Any]:
         "shipping": order.shipping_fee,
         "payable": order.payable,
         "amount_paid": order.amount_paid,
-        "created_at": order.created_at.strftime("%Y-%m-%d %H:%M"),
-        "pay_by": order.pay_by.strftime("%Y-%m-%d %H:%M") if order.pay_by else "",
+        "created_at": local(order.created_at),
+        "pay_by": local(order.pay_by),
         "url": reverse("member-orders:detail", args=[order.pk]),
         "pay_url": f"/account/orders/{order.pk}/pay/",
         "aftersale_url": f"/account/orders/{order.pk}/aftersale/",
@@ -165,7 +228,7 @@ def order_data(order: Any, *, with_log: bool = False) -> dict[str, Any]:
     if with_log:
         data["log"] = [
             {
-                "at": entry.at.strftime("%Y-%m-%d %H:%M"),
+                "at": local(entry.at),
                 "to": entry.to_status,
                 "label": str(dict(order.Status.choices).get(entry.to_status, entry.to_status)),
                 "note": entry.note,
@@ -189,7 +252,7 @@ def aftersale_data(aftersale: Any) -> dict[str, Any]:
         "reject_reason": aftersale.reject_reason,
         "carrier": aftersale.carrier,
         "tracking_number": aftersale.tracking_number,
-        "created_at": aftersale.created_at.strftime("%Y-%m-%d %H:%M"),
+        "created_at": local(aftersale.created_at),
         "order": {
             "id": aftersale.order_id,
             "number": aftersale.order.number,
@@ -207,6 +270,33 @@ def aftersale_data(aftersale: Any) -> dict[str, Any]:
         ],
         "can_ship_return": aftersale.status == "awaiting_return",
         "can_cancel": aftersale.status in ("requested", "approved", "awaiting_return"),
+    }
+
+
+COUPON_STATE_LABELS: dict[str, Any] = {
+    "unused": lambda: _("Unused"),
+    "locked": lambda: _("In an unpaid order"),
+    "used": lambda: _("Used"),
+    "expired": lambda: _("Expired"),
+}
+
+
+def member_coupon(coupon: Any, now: Any = None) -> dict[str, Any]:
+    """A coupon the member holds: the template's terms, its own dates and state, and the
+    order it went into."""
+    from shop.marketing import selectors as marketing
+
+    state = marketing.coupon_state(coupon, now)
+    return {
+        **marketing.offer_data(coupon.template),
+        "id": coupon.pk,
+        "state": state,
+        "state_label": str(COUPON_STATE_LABELS.get(state, lambda: state)()),
+        "valid_from": local(coupon.valid_from),
+        "valid_until": local(coupon.valid_until),
+        "valid_days": None,
+        "used_at": local(coupon.used_at),
+        "order_url": f"/account/orders/{coupon.order_id}/" if coupon.order_id else "",
     }
 
 
@@ -247,6 +337,14 @@ def step_label(name: str) -> str:
         "payable": _("To pay"),
     }
     return str(labels.get(name, name))
+
+
+def payable_move(seen: int | None, now: int) -> dict[str, Any]:
+    """How the total moved from what the buyer saw: ``moved`` "up"/"down" ("" when the
+    same or unknown), ``was``, ``now`` and ``by`` (fen)."""
+    if seen is None or seen == now:
+        return {"moved": "", "was": seen, "now": now, "by": 0}
+    return {"moved": "up" if now > seen else "down", "was": seen, "now": now, "by": abs(now - seen)}
 
 
 def refusal_details(details: Any) -> list[dict[str, Any]]:

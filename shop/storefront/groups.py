@@ -65,7 +65,11 @@ class GroupPage(StorefrontPage):
         return self.page(
             "templates/group",
             {
-                "group": {**row, "expires_at": str(row["expires_at"] or "")},
+                "group": {
+                    **row,
+                    "expires_at": row["expires_at"].isoformat() if row["expires_at"] else "",
+                    "expires_label": drops.local(row["expires_at"]),  # the shop's time zone
+                },
                 "deal": {"id": group.deal_id, "name": group.deal.name, "size": group.deal.size},
                 "item": {
                     "sku": item.sku_id,

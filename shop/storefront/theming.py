@@ -258,6 +258,7 @@ def base_context(request: HttpRequest, active: Active, nonce: str) -> dict[str, 
         "request": {"path": request.path, "full_path": request.get_full_path(), "q": request.GET.get("q", "")},
         "csrf_token": get_token(request),
         "csp_nonce": nonce,
+        "flash": _flash(request),
         "language": language,
         "languages": [{"code": code, "name": str(name)} for code, name in django_settings.LANGUAGES],
         "preview": active.preview,
@@ -274,9 +275,23 @@ def base_context(request: HttpRequest, active: Active, nonce: str) -> dict[str, 
             "orders": reverse("member-orders:list"),
             "aftersales": "/account/aftersales/",
             "distributor": "/account/distributor/",
+            "coupons": "/coupons/",
+            "my_coupons": "/account/coupons/",
             "set_language": reverse("set_language"),
         },
     }
+
+
+def _flash(request: HttpRequest) -> list[dict[str, str]]:
+    """What the last form did (a coupon claimed...), once: Django's messages as text."""
+    from django.contrib import messages
+
+    return [{"level": m.level_tag or "info", "text": str(m.message)} for m in messages.get_messages(request)]
+
+
+# A cached body is shared by every visitor, so it is rendered with this in place of the
+# CSRF token; each response gets the visitor's own token put in (forms in decorated blocks).
+CSRF_SLOT = "csrfslot0000000000000000000000000000000000000000000000000000000000"
 
 
 def _record_failure(active: Active, problem: engine.TemplateProblem) -> None:
@@ -321,7 +336,7 @@ def _prepare_blocks(env: engine.SandboxEnvironment, context: dict[str, Any]) -> 
     return {**context, "page": {**page, "blocks": blocks}}
 
 
-PER_VISITOR = ("customer", "cart_count", "csrf_token", "csp_nonce")
+PER_VISITOR = ("customer", "cart_count", "csrf_token", "csp_nonce", "flash")
 BODY_TTL = 60
 
 
@@ -365,6 +380,7 @@ def render_html(
     if cache_key is not None:
         body_context = {k: v for k, v in full.items() if k not in PER_VISITOR}
         body_context["request"] = {"path": request.path, "full_path": request.path, "q": ""}
+        body_context["csrf_token"] = CSRF_SLOT
     override_env = override_environment(active)
     if override_env is not None:
         try:
@@ -384,6 +400,7 @@ def render_html(
                 full = {**base, **page_context}
                 body_context = {k: v for k, v in full.items() if k not in PER_VISITOR}
                 body_context["request"] = {"path": request.path, "full_path": request.path, "q": ""}
+                body_context["csrf_token"] = CSRF_SLOT
     page, body = _render_with_split(theme_environment(active.version), template, full, body_context, state, cached_body)
     if cache_key is not None and cached_body is None:
         cache.set(cache_key, body, BODY_TTL)
@@ -402,6 +419,8 @@ def _render_with_split(
     if body is None:
         body = engine.render(env, template, _prepare_blocks(env, body_context), state)
     page = engine.render(env, "layout/theme", {**full, "content_for_layout": Markup(body)}, state)
+    if CSRF_SLOT in page:
+        page = page.replace(CSRF_SLOT, str(full.get("csrf_token") or ""))
     return page, body
 
 

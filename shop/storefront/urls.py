@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from shop.storefront import account, groups, views
+from shop.storefront import account, coupons, groups, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.Home.as_view(), name="storefront-home"),
@@ -15,6 +15,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("cart/add/", views.CartAdd.as_view(), name="storefront-cart-add"),
     path("cart/items/<int:pk>/", views.CartItemUpdate.as_view(), name="storefront-cart-item"),
     path("checkout/", views.Checkout.as_view(), name="storefront-checkout"),
+    path("coupons/", coupons.CouponCentre.as_view(), name="storefront-coupons"),
+    path("coupons/<int:pk>/claim/", coupons.CouponClaim.as_view(), name="storefront-coupon-claim"),
+    path("account/coupons/", coupons.MyCoupons.as_view(), name="storefront-my-coupons"),
     path("groups/<int:pk>/", groups.GroupPage.as_view(), name="storefront-group"),
     path("group-buy/<int:pk>/", groups.GroupCheckout.as_view(), name="storefront-group-buy"),
     path("account/aftersales/", account.AfterSaleList.as_view(), name="storefront-aftersales"),

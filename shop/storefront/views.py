@@ -89,7 +89,7 @@ def _product_list(request: HttpRequest, *, category: int | None = None, q: str =
         return "?" + urlencode({**base, "page": n})
 
     return {
-        "products": [drops.product_card(p) for p in page.object_list],
+        "products": drops.product_cards(page.object_list),
         "sort": sort,
         "sorts": [{"key": k, "label": drops.SORT_LABELS[k]()} for k in catalogue.SORTS],
         "min": request.GET.get("min", ""),
@@ -124,13 +124,13 @@ def _home_context(request: HttpRequest) -> dict[str, Any]:
                     "id": "default-grid",
                     "type": "product_grid",
                     "config": {"title": "", "columns": None, "source": "newest", "limit": 12},
-                    "data": {"products": [drops.product_card(p) for p in newest]},
+                    "data": {"products": drops.product_cards(newest)},
                 },
             ]
             if newest
             else [],
         }
-    return {"page": page, "categories": drops.category_nodes(catalogue.category_tree())}
+    return {"page": drops.reprice_blocks(page), "categories": drops.category_nodes(catalogue.category_tree())}
 
 
 class Home(StorefrontPage):
@@ -143,7 +143,10 @@ class Home(StorefrontPage):
             query = request.GET.copy()
             query.pop("group")
             return HttpResponseRedirect(f"/groups/{group}/" + (f"?{query.urlencode()}" if query else ""))
-        key = ("home", _page_version("home"), catalogue.catalogue_version())
+        from shop.marketing.selectors import running_signature
+
+        # the prices shown change when an activity starts or ends
+        key = ("home", _page_version("home"), catalogue.catalogue_version(), running_signature())
         return render_page(request, "templates/index", lambda: _home_context(request), body_key=key)
 
 
@@ -158,8 +161,11 @@ class CustomPage(StorefrontPage):
         page = _decorated(slug, request)
         if page is None:
             raise Http404
-        key = ("page", slug, version, catalogue.catalogue_version())
-        return render_page(request, "templates/page", {"page": page, "page_title": page.get("title")}, body_key=key)
+        from shop.marketing.selectors import running_signature
+
+        key = ("page", slug, version, catalogue.catalogue_version(), running_signature())
+        context = {"page": drops.reprice_blocks(page), "page_title": page.get("title")}
+        return render_page(request, "templates/page", context, body_key=key)
 
 
 class Categories(StorefrontPage):
@@ -217,7 +223,16 @@ class ProductPage(StorefrontPage):
         from shop.storefront.groups import group_deals_for
 
         detail["group_deals"] = group_deals_for(product)
-        return self.page("templates/product", {"product": detail, "page_title": product.name, "share": share})
+        from shop.storefront.coupon_offers import product_coupons
+
+        context = {
+            "product": detail,
+            "page_title": product.name,
+            "share": share,
+            "coupons": product_coupons(current_member(request), product),
+            "next": request.path,
+        }
+        return self.page("templates/product", context)
 
 
 def _share_origin(request: HttpRequest) -> dict[str, str]:
@@ -258,12 +273,17 @@ def _with_cart_cookie(response: HttpResponse, request: HttpRequest, cart: Any) -
 
 
 def _cart_lines(cart: Any, found: Any) -> list[dict[str, Any]]:
+    """The cart's lines at what they cost now (a running offer's price); ``was`` only when
+    that differs from the price the buyer saw when adding the item (up or down)."""
     by_sku = {p.sku_id: p for p in found.priced.lines}
+    now_prices = {line.sku.pk: line.price_now for line in found.lines if line.price_now is not None}
     items = {i.sku_id: i for i in cart.items.select_related("sku__product").prefetch_related("sku__product__images")}
     rows = []
     for sku_id, item in items.items():
         priced = by_sku.get(sku_id)
         card = drops.product_card(item.sku.product)
+        unit = now_prices.get(sku_id, item.sku.price)
+        seen = item.price_when_added
         rows.append(
             {
                 "item": item.pk,
@@ -273,8 +293,10 @@ def _cart_lines(cart: Any, found: Any) -> list[dict[str, Any]]:
                 "image": card["image"],
                 "url": card["url"],
                 "quantity": item.quantity,
-                "unit_price": item.sku.price,
-                "was": item.price_when_added if item.price_when_added != item.sku.price else None,
+                "unit_price": unit,
+                "list_price": item.sku.price if unit < item.sku.price else None,
+                "was": seen if seen is not None and seen != unit else None,
+                "moved": ("up" if unit > seen else "down") if seen is not None and seen != unit else "",
                 "subtotal": priced.subtotal if priced else 0,
                 "amount": priced.amount_paid if priced else 0,
                 "available": priced is not None,
@@ -292,6 +314,11 @@ class CartPage(StorefrontPage):
             found = checkout.cart_quote(cart, fulfilment="pickup", member=current_member(request))
             context["lines"] = _cart_lines(cart, found)
             context["quote"] = drops.quote_data(found)
+            from shop.storefront.coupon_offers import cart_coupons
+
+            products = [item.sku.product for item in cart.items.select_related("sku__product")]
+            context["coupons"] = cart_coupons(current_member(request), products)
+            context["next"] = "/cart/"
         return self.page("templates/cart", context)
 
 
@@ -363,6 +390,18 @@ class Checkout(MemberRequiredMixin, StorefrontPage):
         except ValidationError as exc:
             found = checkout.cart_quote(cart, fulfilment=fulfilment, member=member)
             self.quote_errors = form_errors(exc)
+        from shop.storefront.coupon_offers import checkout_choices as coupon_choices
+
+        payable_without = (
+            found.payable
+            if not coupon or getattr(self, "quote_errors", None)
+            else checkout.cart_quote(
+                cart,
+                fulfilment=fulfilment,
+                province=address.province if (address and fulfilment == "delivery") else None,
+                member=member,
+            ).payable
+        )
         return {
             "lines": _cart_lines(cart, found),
             "quote": drops.quote_data(found),
@@ -374,8 +413,14 @@ class Checkout(MemberRequiredMixin, StorefrontPage):
             "address": address_id,
             "stores": [{"id": s.pk, "name": s.name, "address": f"{s.city}{s.district}{s.address}"} for s in stores],
             "store": store_id,
-            "coupons": _usable_coupons(member, cart),
-            "coupon": coupon or "",
+            "coupons": coupon_choices(
+                member,
+                cart,
+                fulfilment=fulfilment,
+                province=address.province if (address and fulfilment == "delivery") else None,
+                payable_without=payable_without,
+            ),
+            "coupon": as_id(coupon) or "",
             "note": data.get("note", ""),
             "idempotency_key": data.get("idempotency_key") or secrets.token_urlsafe(18),
             "add_address_url": "/account/addresses/new/?next=/checkout/",
@@ -393,7 +438,9 @@ class Checkout(MemberRequiredMixin, StorefrontPage):
         data = {
             k: request.POST.get(k, "") for k in ("fulfilment", "address", "store", "note", "coupon", "idempotency_key")
         }
-        if request.POST.get("refresh"):
+        if request.POST.get("refresh") or (
+            "quoted_coupon" in request.POST and as_id(request.POST["quoted_coupon"]) != as_id(data["coupon"])
+        ):  # recalculating, or a coupon chosen since the total was shown: show the new total first
             context = self._context(request, data)
             context["errors"] = drops.errors_data(getattr(self, "quote_errors", {}))
             return self.page("templates/checkout", context)
@@ -418,7 +465,11 @@ class Checkout(MemberRequiredMixin, StorefrontPage):
         except order_services.OrderRefused as exc:
             context = self._context(request, data)
             context["errors"] = {"general": [str(exc.message)]}
-            context["refused"] = {"code": exc.code, "details": drops.refusal_details(exc.details)}
+            context["refused"] = {
+                "code": exc.code,
+                "details": drops.refusal_details(exc.details),
+                **drops.payable_move(expected, context["quote"]["payable"]),
+            }
             context["idempotency_key"] = secrets.token_urlsafe(18)
             return self.page("templates/checkout", context, status=409)
         except ValidationError as exc:
@@ -440,23 +491,6 @@ def _already_placed(member: Any, key: str) -> int | None:
         .first()
     )
     return int(found) if found else None
-
-
-def _usable_coupons(member: Any, cart: Any) -> list[dict[str, Any]]:
-    """The member's unused coupons valid now, for the checkout's coupon picker (whether
-    one applies to this cart is the quote's answer once chosen)."""
-    from django.utils import timezone
-
-    from shop.marketing import selectors as marketing
-    from shop.marketing.models import MemberCoupon
-
-    now = timezone.now()
-    rows = []
-    for coupon in marketing.member_coupons(member, MemberCoupon.Status.UNUSED, now).select_related("template")[:50]:
-        if coupon.valid_from is not None and coupon.valid_from > now:
-            continue
-        rows.append({"id": str(coupon.pk), "name": coupon.template.name, "label": coupon.template.name})
-    return rows
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

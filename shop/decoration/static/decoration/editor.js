@@ -282,6 +282,55 @@
     return found;
   }
 
+  async function loadCoupons() {
+    if (state.coupons) return state.coupons;
+    const found = [];
+    let url = config.coupons;
+    for (let n = 0; url && n < 20; n++) {
+      const res = await api("GET", url);
+      if (!res.ok) break;
+      const rows = Array.isArray(res.data) ? res.data : res.data.results || [];
+      found.push(...rows);
+      url = Array.isArray(res.data) ? null : res.data.next;
+    }
+    state.coupons = found;
+    return found;
+  }
+
+  function couponPicker(value, set) {
+    // The shop's coupons as checkboxes (in the order ticked); ended ones are marked.
+    const holder = el("div", { class: "checks coupon-picker" }, "…");
+    loadCoupons().then((coupons) => {
+      const chosen = (value || []).filter((id) => coupons.some((c) => c.id === id));
+      if (!coupons.length) {
+        holder.replaceChildren(el("span", { class: "hint", text: S.no_coupons }));
+        return;
+      }
+      holder.replaceChildren(
+        ...coupons.map((c) =>
+          el(
+            "label",
+            {},
+            el("input", {
+              type: "checkbox",
+              value: c.id,
+              "data-coupon": c.id,
+              checked: chosen.includes(c.id),
+              onchange: (e) => {
+                const at = chosen.indexOf(c.id);
+                if (e.target.checked && at < 0) chosen.push(c.id);
+                if (!e.target.checked && at >= 0) chosen.splice(at, 1);
+                set(chosen.slice());
+              },
+            }),
+            c.name + " (#" + c.id + ")" + (c.ended_at ? " · " + S.coupon_ended : "")
+          )
+        )
+      );
+    });
+    return holder;
+  }
+
   function numberOrText(raw, kind) {
     if (raw === "") return null;
     const n = Number(raw);
@@ -467,6 +516,8 @@
         return linkEditor(value, path, (v) => set(v));
       case "product_ids":
         return productPicker(value, set);
+      case "coupon_ids":
+        return couponPicker(value, set);
       case "ids":
         return el("input", { id, value: (value || []).join(", "), oninput: (e) => set(parseIds(e.target.value)) });
       case "category":
