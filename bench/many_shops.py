@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--conn-max-age", type=int, nargs="+", default=[60, 0], help="DB_CONN_MAX_AGE values to run")
     parser.add_argument("--max-requests", type=int, default=0, help="gunicorn --max-requests (0: no recycling)")
+    parser.add_argument("--passes", type=int, default=1, help="warm-up passes over every visited shop (default 1)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the one-shop series")
     args = parser.parse_args()
 
     total = Stopwatch()
@@ -183,7 +185,8 @@ def main() -> None:
         connections.close_all()
         rows = []
         for max_age in args.conn_max_age:
-            for label, spread in ((f"{len(hosts)} shops", hosts), ("one shop", hosts[:1])):
+            series = [(f"{len(hosts)} shops", hosts)] + ([] if args.no_peer else [("one shop", hosts[:1])])
+            for label, spread in series:
                 port = sf.free_port()
                 log = Path(tmp) / f"gunicorn-{max_age}.log"
                 env_patch = {"DB_CONN_MAX_AGE": str(max_age)}
@@ -195,7 +198,7 @@ def main() -> None:
                         raise RuntimeError(f"HTTP {status} {body[:300]!r}")
                     before = memory(server.pid, args.db_name)
                     # warm-up, unmeasured: every visited shop once (so each is "recently active")
-                    took = one_pass(port, spread * 100 if len(spread) == 1 else spread, args.clients)
+                    took = one_pass(port, spread * 100 if len(spread) == 1 else spread * args.passes, args.clients)
                     progress(f"    warm-up: {len(spread)} shop(s) visited in {took:.0f}s")
                     latencies = load(port, spread, args.clients, args.duration)
                     after = memory(server.pid, args.db_name)
