@@ -99,3 +99,40 @@ class ShopCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.problems}"
+
+
+class OperatorTOTP(models.Model):
+    """An operator's authenticator (TOTP, platform_core/totp.py). Unconfirmed until the first
+    code from the app is entered; a confirmed one is asked for at every login."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_totp")
+    secret = models.CharField(max_length=64)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # the time step of the last code accepted: a code is good once
+    last_step = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("operator authenticator")
+        verbose_name_plural = _("operator authenticators")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {'confirmed' if self.confirmed_at else 'pending'}"
+
+
+class OperatorRecoveryCode(models.Model):
+    """One-time codes for an operator without their authenticator; only hashes are stored
+    (the codes are shown once, when made)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        verbose_name_plural = _("recovery codes")
+        constraints = [models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {'used' if self.used_at else 'unused'}"

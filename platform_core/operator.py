@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 
 from platform_core.tenancy import current_schema
@@ -24,6 +25,46 @@ class OperatorSite(admin.AdminSite):
         tenant = getattr(request, "tenant", None)
         on_platform = tenant is None or tenant.schema_name == "public"
         return on_platform and current_schema() == "public" and super().has_permission(request)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """The password step, rate-limited, then the second factor (platform_core.operator_auth)."""
+        from django.contrib.auth import REDIRECT_FIELD_NAME
+        from django.urls import reverse
+
+        from platform_core.operator_auth import OperatorLoginView
+
+        if request.method == "GET" and self.has_permission(request):
+            return super().login(request, extra_context)  # already in: to the index
+        context: dict[str, Any] = {
+            **self.each_context(request),
+            "title": _("Log in"),
+            "subtitle": None,
+            "app_path": request.get_full_path(),
+            "username": request.user.get_username(),
+        }
+        if REDIRECT_FIELD_NAME not in request.GET and REDIRECT_FIELD_NAME not in request.POST:
+            context[REDIRECT_FIELD_NAME] = reverse("operator:index")
+        context.update(extra_context or {})
+        request.current_app = self.name
+        response = OperatorLoginView.as_view(extra_context=context)(request)
+        return response  # type: ignore[return-value]
+
+    def get_urls(self) -> list[Any]:
+        from platform_core import operator_auth
+
+        def on_site(view: Any) -> Any:
+            def bound(request: HttpRequest) -> HttpResponse:
+                request.current_app = self.name
+                return view(request, self)
+
+            return bound
+
+        own: list[URLPattern] = [
+            path("login/verify/", on_site(operator_auth.verify_view), name="login-verify"),
+            path("login/enrol/", on_site(operator_auth.enrol_view), name="login-enrol"),
+            path("two-factor/", self.admin_view(on_site(operator_auth.two_factor_view)), name="two-factor"),
+        ]
+        return own + super().get_urls()
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         extra_context = {**(extra_context or {}), "platform_metrics": platform_metrics()}

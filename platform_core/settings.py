@@ -247,6 +247,10 @@ SCHEMA_POOL_SIZE = env.int("SCHEMA_POOL_SIZE", default=5)
 MIGRATE_WORKERS = env.int("MIGRATE_WORKERS", default=max(2, (os.cpu_count() or 2)))
 SIGNUP_RATE_LIMIT = env.str("SIGNUP_RATE_LIMIT", default="10/h")
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="20/m")
+# Operators: a second factor (TOTP authenticator, recovery codes) whenever DEBUG is off
+# (platform_core/operator_auth.py); codes tried per operator.
+OPERATOR_TWO_FACTOR_REQUIRED = not DEBUG
+OPERATOR_CODE_RATE_LIMIT = env.str("OPERATOR_CODE_RATE_LIMIT", default="5/m")
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 

@@ -12,6 +12,7 @@ from django.test import Client
 
 from platform_core.models import FeatureOverride, OperatorAuditEntry
 from tenants.models import Tenant
+from tests import operators
 from tests.conftest import PASSWORD, platform_client, shop_client
 
 pytestmark = pytest.mark.django_db
@@ -26,10 +27,10 @@ def operator() -> Client:
 
 
 def test_operator_logs_in_and_lists_shops_with_tier_status_owner_and_size(alpha: Any, beta: Any) -> None:
-    get_user_model().objects.create_superuser("op@fenxiao.test", PASSWORD)
+    operators.enrol(get_user_model().objects.create_superuser("op@fenxiao.test", PASSWORD))
     client = platform_client()
-    login = client.post("/operator/login/?next=/operator/", {"username": "op@fenxiao.test", "password": PASSWORD})
-    assert login.status_code == 302
+    login = operators.log_in(client, "op@fenxiao.test", PASSWORD)
+    assert login.status_code == 302 and login["Location"] == "/operator/"
     index = client.get("/operator/").content.decode()
     assert "Shops" in index or "店" in index
     page = client.get("/operator/tenants/tenant/").content.decode()

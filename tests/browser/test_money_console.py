@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tests import operators
 from tests.browser.conftest import LiveSite, orm
 from tests.browser.test_themes_flow import Browsers, Shop, browsers, log_in, open_shop, shop_text  # noqa: F401
 
@@ -225,6 +226,9 @@ def test_merchant_refunds_sets_the_cap_and_decides_about_a_debt(
     op.locator("#id_username").fill("op@money.test")
     op.locator("#id_password").fill("correct-horse-battery-9")
     op.locator("input[type=submit]").click()
+    op.locator("#id_code").fill(operators.code())  # the second step (platform_core/operator_auth.py)
+    op.locator("input[type=submit]").click()
+    expect(op.locator("#two-factor-link")).to_be_visible()
     op.goto(live_site.url("/operator/platform_core/shopcheck/?found=yes"))
     expect(op.locator("#result_list")).to_contain_text("money-console")
     op.locator("#result_list tbody th a").first.click()
@@ -250,4 +254,4 @@ def _plant(shop: Shop, order_id: int) -> None:
 def _operator() -> None:
     from django.contrib.auth import get_user_model
 
-    get_user_model().objects.create_superuser("op@money.test", "correct-horse-battery-9")
+    operators.enrol(get_user_model().objects.create_superuser("op@money.test", "correct-horse-battery-9"))

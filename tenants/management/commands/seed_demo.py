@@ -44,6 +44,8 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Fenxiao demo is ready"))
         self.stdout.write(f"  Signup page        {base}/")
         self.stdout.write(f"  Operator console   {base}/operator/   {OPERATOR[0]} / {OPERATOR[1]}")
+        if settings.OPERATOR_TWO_FACTOR_REQUIRED:
+            self.stdout.write("                     (first login: scan the QR code with an authenticator app)")
         self.stdout.write(f"  API docs           {base}/api/docs/")
         for slug, _name, tier, owner, owner_password in SHOPS:
             tenant = Tenant.objects.get(slug=slug)
