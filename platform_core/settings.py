@@ -280,6 +280,9 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+# Shops are subdomains of PLATFORM_DOMAIN, all served over TLS: production sets this true.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 # --- i18n ---------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 import secrets
@@ -14,8 +13,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from PIL import Image, UnidentifiedImageError
 
+from platform_core import images
 from platform_core.features import check_limit
 from platform_core.parsing import as_id
 from shop.catalogue.models import Category, Product, ProductImage, ProductType, Sku
@@ -27,8 +26,6 @@ MAX_SPEC_VALUES = 30
 MAX_SKUS = 600
 MAX_IMAGES = 12
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
-MAX_IMAGE_PIXELS = 25_000_000
-IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 MAX_PRICE = 100_000_000  # ¥1,000,000.00 in fen
 MAX_STOCK = 10_000_000
 MAX_WEIGHT_G = 1_000_000
@@ -411,30 +408,18 @@ def sku_adjust_stock(sku: Sku, *, adjust: Any = None, stock: Any = None, expecte
 
 # --- images ---------------------------------------------------------------------------
 def image_add(product: Product, upload: Any) -> ProductImage:
-    """Validate by content (not by name or declared type), size and pixel count, then store
-    through the shop's storage under a random name."""
-    size = getattr(upload, "size", None) or 0
-    if size > MAX_IMAGE_BYTES:
-        raise _errors(image=_("The image is larger than 5 MB."))
+    """Check the upload (platform_core.images: content, size, pixels, frames, nothing but an
+    image), then store it through the shop's storage under a random name."""
     if product.images.count() >= MAX_IMAGES:
         raise _errors(image=_("A product has at most %(n)s images.") % {"n": MAX_IMAGES})
-    data = upload.read()
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            fmt = probe.format
-            width, height = probe.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise _errors(image=_("The image has too many pixels (at most 25 megapixels)."))
-            probe.verify()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise _errors(image=_("This file is not a JPEG, PNG, WebP or GIF image.")) from exc
-    if fmt not in IMAGE_FORMATS:
-        raise _errors(image=_("This file is not a JPEG, PNG, WebP or GIF image."))
-    name = f"{secrets.token_hex(8)}.{IMAGE_FORMATS[fmt]}"
+    checked = images.checked_upload(upload, MAX_IMAGE_BYTES, "image", _("The image is larger than 5 MB."))
+    name = f"{secrets.token_hex(8)}.{checked.ext}"
     with transaction.atomic():
         position = (product.images.aggregate(top=Max("position"))["top"] or 0) + 1
-        image = ProductImage(product=product, bytes=len(data), position=position, width=width, height=height)
-        image.image.save(name, ContentFile(data), save=False)
+        image = ProductImage(
+            product=product, bytes=len(checked.data), position=position, width=checked.width, height=checked.height
+        )
+        image.image.save(name, ContentFile(checked.data), save=False)
         image.save()
         bump_catalogue_version()
     return image

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import secrets
 from typing import Any
 
@@ -14,11 +13,11 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from PIL import Image, UnidentifiedImageError
 
 from platform_core.features import has_feature
+from platform_core.images import checked_upload
 from shop.catalogue.selectors import catalogue_version
-from shop.catalogue.services import IMAGE_FORMATS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from shop.catalogue.services import MAX_IMAGE_BYTES
 from shop.decoration.blocks import GATED_FEATURES, SLUG_RE, clean_blocks, resolve_blocks
 from shop.decoration.models import HOME, Page, PageVersion
 
@@ -231,22 +230,8 @@ def page_for_render(slug: str, *, draft: bool = False, tenant: Any = None) -> di
 
 
 def image_upload(upload: Any) -> str:
-    """An image for a banner or a hotspot block, checked by content (not by name or declared
-    type), size and pixel count, stored in the shop's media under a random name; its URL."""
-    size = getattr(upload, "size", None) or 0
-    if size > MAX_IMAGE_BYTES:
-        raise _errors(image=_("The image is larger than 5 MB."))
-    data = upload.read()
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            fmt = probe.format
-            width, height = probe.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise _errors(image=_("The image has too many pixels (at most 25 megapixels)."))
-            probe.verify()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise _errors(image=_("This file is not a JPEG, PNG, WebP or GIF image.")) from exc
-    if fmt not in IMAGE_FORMATS:
-        raise _errors(image=_("This file is not a JPEG, PNG, WebP or GIF image."))
-    name = default_storage.save(f"decoration/{secrets.token_hex(8)}.{IMAGE_FORMATS[fmt]}", ContentFile(data))
+    """An image for a banner or a hotspot block (or an image setting of the theme), checked by
+    platform_core.images, stored in the shop's media under a random name; its URL."""
+    checked = checked_upload(upload, MAX_IMAGE_BYTES, "image", _("The image is larger than 5 MB."))
+    name = default_storage.save(f"decoration/{secrets.token_hex(8)}.{checked.ext}", ContentFile(checked.data))
     return str(default_storage.url(name))

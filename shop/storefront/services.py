@@ -362,13 +362,11 @@ def asset_upload(tenant: Any, upload: Any, name: Any = "") -> Any:
     with no markup; an image is opened and must be a JPEG, PNG, WebP or GIF within the
     size and pixel limits) under a content-hashed name; replaces an asset of that name."""
     import hashlib
-    import io
 
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
-    from PIL import Image, UnidentifiedImageError
 
-    from shop.catalogue.services import IMAGE_FORMATS, MAX_IMAGE_PIXELS
+    from platform_core.images import checked_upload
     from shop.storefront.models import ThemeAsset
 
     require_feature(tenant, "template_overrides")
@@ -377,9 +375,9 @@ def asset_upload(tenant: Any, upload: Any, name: Any = "") -> Any:
     name = str(name or getattr(upload, "name", "") or "").strip().lower()
     if not ASSET_NAME.match(name):
         raise ValidationError({"name": [_("Name it like brand.css or banner.png (letters, digits, - _ .).")]})
-    data = upload.read(MAX_ASSET_IMAGE_BYTES + 1)
     ext = name.rsplit(".", 1)[1]
     if ext == "css":
+        data = upload.read(MAX_CSS_BYTES + 1)
         if len(data) > MAX_CSS_BYTES:
             raise ValidationError({"file": [_("A stylesheet can be at most 200 KB.")]})
         problem = _css_problem(data)
@@ -387,20 +385,8 @@ def asset_upload(tenant: Any, upload: Any, name: Any = "") -> Any:
             raise ValidationError({"file": [problem]})
         content_type = "text/css"
     else:
-        if len(data) > MAX_ASSET_IMAGE_BYTES:
-            raise ValidationError({"file": [_("An image can be at most 2 MB.")]})
-        try:
-            with Image.open(io.BytesIO(data)) as probe:
-                fmt, (width, height) = probe.format, probe.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise ValidationError({"file": [_("The image has too many pixels (at most 25 megapixels).")]})
-                probe.verify()
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
-            raise ValidationError({"file": [_("This file is not a JPEG, PNG, WebP or GIF image.")]}) from exc
-        if fmt not in IMAGE_FORMATS:
-            raise ValidationError({"file": [_("This file is not a JPEG, PNG, WebP or GIF image.")]})
-        ext = IMAGE_FORMATS[fmt]
-        content_type = f"image/{'jpeg' if ext == 'jpg' else ext}"
+        checked = checked_upload(upload, MAX_ASSET_IMAGE_BYTES, "file", _("An image can be at most 2 MB."))
+        data, ext, content_type = checked.data, checked.ext, checked.content_type
     digest = hashlib.sha256(data).hexdigest()[:12]
     stem = name.rsplit(".", 1)[0]
     stored = f"theme-assets/{stem}.{digest}.{ext}"  # the same name is the same content
