@@ -24,7 +24,12 @@ class OperatorSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         tenant = getattr(request, "tenant", None)
         on_platform = tenant is None or tenant.schema_name == "public"
-        return on_platform and current_schema() == "public" and super().has_permission(request)
+        if not (on_platform and current_schema() == "public" and super().has_permission(request)):
+            return False
+        # Whenever DEBUG is off, only a session that passed the second step (operator_auth).
+        from platform_core.operator_auth import VERIFIED_KEY, second_factor_required
+
+        return not second_factor_required() or bool(request.session.get(VERIFIED_KEY))
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """The password step, rate-limited, then the second factor (platform_core.operator_auth)."""

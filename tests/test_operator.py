@@ -21,9 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def operator() -> Client:
     user = get_user_model().objects.create_superuser("op@fenxiao.test", PASSWORD)
-    client = platform_client()
-    client.force_login(user)
-    return client
+    return operators.sign_in(platform_client(), user)
 
 
 def test_operator_logs_in_and_lists_shops_with_tier_status_owner_and_size(alpha: Any, beta: Any) -> None:

@@ -17,6 +17,7 @@ from billing.models import BillingAccount, Invoice
 from platform_core.models import OperatorAuditEntry
 from tenants.models import Tenant
 from tenants.services import tenant_suspend
+from tests import operators
 from tests.conftest import PASSWORD, owner_client, platform_client, shop_client
 
 pytestmark = pytest.mark.django_db
@@ -25,9 +26,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def operator() -> Client:
     user = get_user_model().objects.create_superuser("op@fenxiao.test", PASSWORD)
-    client = platform_client()
-    client.force_login(user)
-    return client
+    return operators.sign_in(platform_client(), user)
 
 
 def test_a_new_shop_starts_on_the_platforms_free_trial(alpha: Tenant) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests import operators
 from tests.conftest import english, in_shop, owner_client, platform_client
 from tests.distribution import money
 from tests.distribution.conftest import bound_buyer, configure, distributor
@@ -86,7 +87,7 @@ def test_the_operator_console_lists_shops_with_findings(alpha: Any, beta: Any, d
     _broken(alpha, deliver_events)
     every_shop("distribution.verify_shop")
     operator = english(platform_client())
-    operator.force_login(get_user_model().objects.create_superuser("op@fenxiao.test", PASSWORD))
+    operators.sign_in(operator, get_user_model().objects.create_superuser("op@fenxiao.test", PASSWORD))
     index = operator.get("/operator/").content.decode()
     assert "Shops with reconciliation findings" in index
     listing = operator.get("/operator/platform_core/shopcheck/?found=yes").content.decode()

@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern
 from rest_framework.authentication import SessionAuthentication
 
-from platform_core.operator_auth import VERIFIED_KEY
+from tests import operators
 from tests.conftest import PASSWORD, in_shop, login_client, platform_client
 
 pytestmark = pytest.mark.django_db
@@ -112,11 +112,7 @@ def test_every_html_view_of_a_shop_host_refuses_a_post_without_the_token(beta: A
 
 def test_every_html_view_of_the_platform_host_refuses_a_post_without_the_token() -> None:
     operator = get_user_model().objects.create_superuser("csrf-op@fenxiao.test", PASSWORD)
-    client = Client(HTTP_HOST="localhost", enforce_csrf_checks=True)
-    client.force_login(operator)
-    session = client.session
-    session[VERIFIED_KEY] = True
-    session.save()
+    client = operators.sign_in(Client(HTTP_HOST="localhost", enforce_csrf_checks=True), operator)
     checked, not_refused = 0, []
     for route, path, view in _views("platform_core.urls_public"):
         if _is_api(view) or route in EXEMPT["platform_core.urls_public"]:
