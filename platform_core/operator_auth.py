@@ -258,7 +258,9 @@ def two_factor_view(request: HttpRequest, site: Any) -> HttpResponse:
         wait = _limited(request, user)
         if wait is not None:
             return too_many(request, wait)
-        if check_code(user, request.POST.get("code", "")) == "totp":
+        code = request.POST.get("code", "")
+        # only the app's code (a recovery code would be spent for nothing)
+        if not totp.looks_like_recovery_code(code) and check_code(user, code) == "totp":
             with transaction.atomic():
                 codes = _new_recovery_codes(user)
             return render(
