@@ -31,12 +31,18 @@ CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", 
 MAX_IMAGE_PIXELS = 25_000_000
 MAX_FRAMES = 300
 MAX_TOTAL_PIXELS = 100_000_000
-# Markup that has no business inside an image (case-insensitive). XMP metadata (<x:xmpmeta>,
-# <rdf:RDF>, <?xpacket …>) does not match.
-_MARKUP = re.compile(
-    rb"<(?:script|html|body|iframe|object|embed|svg[\s>/]|\?php|!doctype|!entity)|javascript:|on(?:load|error)\s*=",
-    re.IGNORECASE,
-)
+# Markup that has no business inside an image, searched in the lowercased bytes (each pattern
+# starts with a literal, which keeps the search fast: ~30 ms for 5 MB). XMP metadata
+# (<x:xmpmeta>, <rdf:RDF>, <?xpacket …>) does not match.
+_MARKUP_TAG = re.compile(rb"<(?:script|html|body|iframe|object|embed|svg[\s>/]|\?php|!doctype|!entity)")
+_MARKUP_HANDLER = re.compile(rb"on(?:load|error)\s*=")
+
+
+def _has_markup(data: bytes) -> bool:
+    low = data.lower()
+    return bool(_MARKUP_TAG.search(low) or b"javascript:" in low or _MARKUP_HANDLER.search(low))
+
+
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
@@ -124,7 +130,7 @@ def check_image(data: bytes) -> CheckedImage:
         raise ImageRejected(_("The image has too many pixels (at most 25 megapixels).")) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise _not_an_image() from exc
-    if _MARKUP.search(data):
+    if _has_markup(data):
         raise ImageRejected(_("This file holds markup or script besides the image; upload a plain image."))
     if not _ends_where_the_image_ends(data, fmt):
         raise ImageRejected(_("This file holds more than an image (data after its end); upload a plain image."))
