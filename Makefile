@@ -52,6 +52,7 @@ test: $(STAMP) $(DEMO_KEY)
 ## histories of up to 10 steps (about 1.5-2 h on 2 cores)
 test-long: $(STAMP)
 	$(VENV)/bin/pytest tests/faults -m long -s
+	$(VENV)/bin/pytest tests/security -m long
 	MONEY_EXAMPLES=10000 MONEY_STEPS=10 $(VENV)/bin/pytest -s tests/distribution/test_money_machine.py
 
 migrate: $(STAMP) $(DEMO_KEY)

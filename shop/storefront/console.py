@@ -70,6 +70,10 @@ class ThemeConsole(ConsoleView):
                 "errors": errors or {},
                 "history": ThemePublication.objects.all()[:20],
                 "can_override": has_feature(self.shop, "template_overrides"),
+                # overrides of the live revision that failed on the storefront, with the reason
+                "failures": list(OverrideFailure.objects.filter(override_revision=row.override_revision)[:20])
+                if has_feature(self.shop, "template_overrides")
+                else [],
             },
             status=status,
         )

@@ -17,7 +17,7 @@ from liquid.exceptions import LiquidError
 from platform_core.features import require_feature
 from shop.storefront.models import OverrideVersion, ShopTheme, TemplateOverride, ThemePublication
 from shop.storefront.theming import forget_published_row, latest_version_id, theme_layers, version_by_id
-from themes import engine, settings_schema
+from themes import analysis, engine, settings_schema
 from themes.models import BASE_THEME, Theme, ThemeVersion
 
 MAX_OVERRIDES = 100
@@ -215,15 +215,25 @@ SAMPLE_PRODUCT = {
 
 
 def override_problem(name: str, source: str) -> dict[str, Any] | None:
-    """A syntax or runtime problem of ``source`` as an override of ``name`` — file, line,
-    column and message — or None. Runtime problems are found by rendering it once with
-    sample data under the same sandbox limits as the storefront."""
+    """A syntax, budget or runtime problem of ``source`` as an override of ``name`` — file,
+    line, column and message — or None. The budget is checked statically over every branch
+    (themes.analysis: a condition on the data cannot hide an amplification), for this
+    template and for every page that can reach it, with the shop's other published
+    overrides in place; then it is rendered once with sample data under the storefront's
+    limits for what only running finds."""
     try:
-        template = engine.SandboxEnvironment().from_string(source, name=name)
+        engine.SandboxEnvironment().from_string(source, name=name)
     except LiquidError as exc:
         return engine.describe(exc, name, source).as_dict()
     version = _active_version()
-    layers = [("override", {name: source}), *theme_layers(version)]
+    published = dict(TemplateOverride.objects.filter(is_published=True).values_list("name", "source"))
+    layers = [("override", {**published, name: source}), *theme_layers(version)]
+    try:
+        problems, _costs = analysis.worst_case(layers, analysis.entries_for(layers, name))
+    except (LiquidError, RecursionError) as exc:
+        return engine.describe(exc, name, source).as_dict()
+    if problems:
+        return problems[0].as_dict()
     env = engine.SandboxEnvironment(loader=engine.LayeredLoader(layers))
     context = {
         "shop": {"name": "Sample", "slug": "sample", "currency": "CNY", "url": "/"},
@@ -239,7 +249,6 @@ def override_problem(name: str, source: str) -> dict[str, Any] | None:
     }
     state = engine.RenderState(strings=lambda key: key)
     try:
-        del template
         engine.render(env, name, context, state)
     except (LiquidError, RecursionError) as exc:
         return engine.describe(exc, name, source).as_dict()

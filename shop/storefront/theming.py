@@ -394,6 +394,7 @@ def render_html(
             if active.preview:
                 raise
             _record_failure(active, problem)
+            state.begin()  # the theme's own templates get a budget of their own
             cached_body = None
             if callable(context) and not page_context:
                 page_context = context()
