@@ -507,7 +507,7 @@ BOUNDED_FILTERS = SAME_SIZE_FILTERS | SEQUENCE_FILTERS | MATH_FILTERS | SIZED_FI
 
 
 def _guarded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    def guarded(left: Any, *args: Any, **kwargs: Any) -> Any:
+    def guarded(left: Any, /, *args: Any, **kwargs: Any) -> Any:  # "left" may be a keyword of the filter
         _check_deadline()
         plain = {k: v for k, v in kwargs.items() if k not in ("context", "environment")}
         predicted = _predict(name, left, args, plain)
