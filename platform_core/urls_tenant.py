@@ -50,6 +50,12 @@ urlpatterns = [
     path("api/v1/distribution/", include("distribution.api_urls")),
     path("api/v1/console/distribution/", include("distribution.console_api_urls")),
     path("api/v1/theme/", storefront_api.ThemeAPI.as_view(), name="api-theme"),
+    path("api/v1/console/theme/code/", storefront_api.ThemeCodeAPI.as_view(), name="api-console-theme-code"),
+    path(
+        "api/v1/console/theme/code/publish/",
+        storefront_api.ThemeCodePublishAPI.as_view(),
+        name="api-console-theme-code-publish",
+    ),
     path("api/v1/console/token/", console_api.ConsoleTokenAPI.as_view(), name="api-console-token"),
     path("api/v1/console/shop/", console_api.ShopInfoAPI.as_view(), name="api-console-shop"),
     path("api/v1/console/billing/", BillingAPI.as_view(), name="api-console-billing"),

@@ -20,6 +20,7 @@ from platform_core.features import effective_features
 from platform_core.ratelimit import rate_limit
 from platform_core.scoping import ShopAPIView, ShopViewSet
 from shop import staff as staff_services
+from shop.models import StaffGrant, can_edit_theme_code
 
 
 class IsOwnerForWrites(permissions.BasePermission):
@@ -82,17 +83,32 @@ class ShopInfoAPI(ShopAPIView):
 
 class StaffSerializer(serializers.ModelSerializer):
     password = serializers.CharField(write_only=True, required=True, style={"input_type": "password"})
+    can_edit_theme_code = serializers.SerializerMethodField()
+
+    def get_can_edit_theme_code(self, user: Any) -> bool:
+        return can_edit_theme_code(user)
 
     class Meta:
         model = get_user_model()
-        fields = ["id", "email", "name", "is_owner", "is_active", "last_login", "date_joined", "password"]
-        read_only_fields = ["id", "is_owner", "last_login", "date_joined"]
+        fields = [
+            "id",
+            "email",
+            "name",
+            "is_owner",
+            "is_active",
+            "can_edit_theme_code",
+            "last_login",
+            "date_joined",
+            "password",
+        ]
+        read_only_fields = ["id", "is_owner", "can_edit_theme_code", "last_login", "date_joined"]
         extra_kwargs: dict[str, dict[str, Any]] = {"email": {"validators": []}}
 
 
 class StaffUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
+    can_edit_theme_code = serializers.BooleanField(required=False)
 
 
 class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ShopViewSet):
@@ -117,13 +133,18 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     @extend_schema(request=StaffUpdateSerializer)
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         member = self.get_object()
-        serializer = StaffUpdateSerializer(data=request.data)
+        # partial: a form-encoded PATCH without is_active must not read as is_active=false
+        serializer = StaffUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         try:
             if "name" in serializer.validated_data:
                 staff_services.staff_update(member, name=serializer.validated_data["name"])
             if "is_active" in serializer.validated_data:
                 staff_services.staff_set_active(self.shop, member, serializer.validated_data["is_active"])
+            if "can_edit_theme_code" in serializer.validated_data:
+                StaffGrant.change(
+                    request.user, member, StaffGrant.Power.THEME_CODE, serializer.validated_data["can_edit_theme_code"]
+                )
         except DjangoValidationError as exc:
             raise _drf_errors(exc) from exc
         return Response(StaffSerializer(member).data)

@@ -19,6 +19,7 @@ from platform_core.features import LimitReached, effective_features, feature_val
 from platform_core.ratelimit import rate_limit
 from platform_core.scoping import ConsoleView, ShopScopedMixin
 from shop import staff as staff_services
+from shop.models import StaffGrant
 
 
 @method_decorator(rate_limit("console-login", "LOGIN_RATE_LIMIT"), name="dispatch")
@@ -82,6 +83,7 @@ class StaffListView(ConsoleView):
                 "seats_used": staff_services.count_staff_seats(),
                 "seats_limit": feature_value(self.shop, "staff_seats"),
                 "can_manage": bool(request_user_is_owner(self.request)),
+                "code_holders": StaffGrant.holders(StaffGrant.Power.THEME_CODE),
             },
             status=status,
         )
@@ -120,6 +122,8 @@ class StaffActionView(ConsoleView):
                 staff_services.staff_set_active(self.shop, member, True)
             elif action == "remove":
                 staff_services.staff_remove(member)
+            elif action == "theme_code":  # the owner lets a staff member edit the theme's code, or stops it
+                StaffGrant.change(request.user, member, StaffGrant.Power.THEME_CODE, request.POST.get("allowed") == "1")
             else:
                 messages.error(request, _("Unknown action."))
                 return HttpResponseRedirect(reverse("console:staff"))

@@ -8,13 +8,15 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import render
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from platform_core.features import FeatureError, has_feature
 from platform_core.scoping import ConsoleView
 from shop.members.views import form_errors
+from shop.models import can_edit_theme_code
 from shop.storefront import services
 from shop.storefront.models import (
     OverrideFailure,
@@ -70,6 +72,7 @@ class ThemeConsole(ConsoleView):
                 "errors": errors or {},
                 "history": ThemePublication.objects.all()[:20],
                 "can_override": has_feature(self.shop, "template_overrides"),
+                "can_edit_code": can_edit_theme_code(self.request.user),
                 # overrides of the live revision that failed on the storefront, with the reason
                 "failures": list(OverrideFailure.objects.filter(override_revision=row.override_revision)[:20])
                 if has_feature(self.shop, "template_overrides")
@@ -126,6 +129,15 @@ class ThemeConsole(ConsoleView):
 
 
 class OverrideConsole(ConsoleView):
+    """The code editor: the owner's, or a staff member's the owner allowed (template code
+    runs on the storefront, on the console's origin)."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        user = request.user
+        if user.is_authenticated and user.is_staff and not can_edit_theme_code(user):  # type: ignore[union-attr]
+            return render(request, "storefront/console/code_forbidden.html", {"shop": request.tenant}, status=403)  # type: ignore[attr-defined]
+        return super().dispatch(request, *args, **kwargs)
+
     def _page(
         self, *, name: str = "", source: str | None = None, problem: Any = None, errors: Any = None, status: int = 200
     ) -> HttpResponse:

@@ -236,7 +236,9 @@ def _css_settings(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def base_context(request: HttpRequest, active: Active, nonce: str) -> dict[str, Any]:
+def base_context(request: HttpRequest, active: Active) -> dict[str, Any]:
+    """What every template sees. Never the CSP nonce: it is for the scripts the platform
+    injects, and a template that could print it could run any script on the shop's origin."""
     from shop.members.auth import current_member
     from shop.storefront.views import cart_count
 
@@ -257,7 +259,6 @@ def base_context(request: HttpRequest, active: Active, nonce: str) -> dict[str, 
         "cart_count": cart_count(request),
         "request": {"path": request.path, "full_path": request.get_full_path(), "q": request.GET.get("q", "")},
         "csrf_token": get_token(request),
-        "csp_nonce": nonce,
         "flash": _flash(request),
         "language": language,
         "languages": [{"code": code, "name": str(name)} for code, name in django_settings.LANGUAGES],
@@ -336,7 +337,7 @@ def _prepare_blocks(env: engine.SandboxEnvironment, context: dict[str, Any]) -> 
     return {**context, "page": {**page, "blocks": blocks}}
 
 
-PER_VISITOR = ("customer", "cart_count", "csrf_token", "csp_nonce", "flash")
+PER_VISITOR = ("customer", "cart_count", "csrf_token", "flash")
 BODY_TTL = 60
 
 
@@ -354,7 +355,7 @@ def render_html(
     active = resolve(request)
     nonce = getattr(request, "csp_nonce", None) or secrets.token_urlsafe(16)
     request.csp_nonce = nonce  # type: ignore[attr-defined]
-    base = base_context(request, active, nonce)
+    base = base_context(request, active)
     assets = asset_urls(active.version)
     if active.custom and active.override_revision:
         assets.update(shop_asset_urls(active))  # the shop's own assets win over the theme's
