@@ -45,7 +45,7 @@ from themes import engine
 # What the view's data can be, at most, where the template cannot know: a text field, a list
 # of objects (a page of products, a product's images), a number (unknown: a range or loop
 # bounded by it counts at its runtime cap).
-CONTEXT_CHARS = 300
+CONTEXT_CHARS = 100
 CONTEXT_ITEMS = 30
 NESTED_ITEMS = 8
 LARGE_CONTEXT = {"content_for_layout": 200_000, "content_for_page": 200_000}  # a long page body

@@ -99,7 +99,9 @@ def test_builtin_themes_pass_the_static_check(db: Any) -> None:
         layers = theme_layers(version)
         problems, costs = analysis.worst_case(layers, analysis.entries_for(layers, "layout/theme"))
         assert problems == [], (theme.key, problems)
-        assert max(c.out for c in costs.values()) < analysis.engine.OUTPUT_LIMIT / 2
+        # headroom for a merchant's own additions (the decorated home page is the biggest:
+        # up to 30 blocks of up to 8 items each, in the model of the view's data)
+        assert max(c.out for c in costs.values()) < analysis.engine.OUTPUT_LIMIT * 0.75
 
 
 def test_save_refuses_amplification_a_condition_hides(custom_shop: Any) -> None:
