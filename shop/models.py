@@ -57,7 +57,12 @@ class StaffGrant(models.Model):
     class Power(models.TextChoices):
         THEME_CODE = "theme_code", _("Edit and publish the theme's code")
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="grants")
+    # No database constraint and no cascade from User: users live in the public schema too
+    # (operators), where this table does not exist, so deleting one must not look here. A
+    # removed staff member's grant stays behind inert (user ids are never reused).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     power = models.CharField(max_length=30, choices=Power.choices)
     granted_by = models.CharField(max_length=120, blank=True)
     granted_at = models.DateTimeField(auto_now_add=True)
